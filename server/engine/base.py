@@ -1,0 +1,122 @@
+"""The engine interface: what every backend offers the server and the command line.
+
+Shaped like TGI's `Backend` and vLLM's `AsyncLLM.generate`: `generate(request)` yields text
+chunks and ends with one `Usage`; cancellation is the consumer stopping (closing the async
+iterator or cancelling its task), which stops decoding at the next token. Validation and
+concurrency limits live outside the backends.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from starchat.prompts import Message
+
+State = Literal["loading", "ready", "error"]
+
+
+class EngineError(Exception):
+    """Every engine failure, with a stable code the server maps to one LSP error."""
+
+    code = "engine_error"
+
+
+class ModelNotFoundError(EngineError):
+    code = "model_not_found"
+
+
+class ModelLoadError(EngineError):
+    code = "model_load_failed"
+
+
+class BackendUnavailableError(EngineError):
+    code = "backend_unavailable"
+
+
+class BadRequestError(EngineError):
+    code = "bad_request"
+
+
+class PromptTooLongError(BadRequestError):
+    code = "prompt_too_long"
+
+    def __init__(self, message: str, excess: int) -> None:
+        super().__init__(message)
+        self.excess = excess
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings; None means the model's default (see `defaults_for`)."""
+
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: list[Message]
+    sampling: Sampling = field(default_factory=Sampling)
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """New answer text, in order; concatenated chunks are the whole answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The last item of every generation."""
+
+    prompt_tokens: int
+    generated_tokens: int
+    time_to_first_token_s: float | None
+    tokens_per_s: float | None
+    finish_reason: Literal["stop", "length", "cancelled"]
+    dropped_messages: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "promptTokens": self.prompt_tokens,
+            "generatedTokens": self.generated_tokens,
+            "timeToFirstToken": self.time_to_first_token_s,
+            "tokensPerSecond": self.tokens_per_s,
+            "finishReason": self.finish_reason,
+            "droppedMessages": self.dropped_messages,
+        }
+
+
+@dataclass(frozen=True)
+class Health:
+    state: State
+    model: str
+    device: str
+    message: str | None = None
+
+
+class Engine(Protocol):
+    """A loaded (or loading) model that answers dialogues."""
+
+    @property
+    def context_window(self) -> int: ...
+
+    def health(self) -> Health: ...
+
+    async def load(self) -> None:
+        """Load the model; safe to call again (a no-op once ready)."""
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Tokens of the prompt that `messages` render to."""
+
+    def render_prompt(self, messages: list[Message]) -> str:
+        """The exact prompt text the model would receive."""
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk | Usage]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,33 @@
+"""The custom protocol, declared once on the server side (mirrored in clients/vscode/src/common/protocol.ts).
+
+Everything beyond standard LSP lives under the `starchat/` namespace; commands are
+`starchat.<action>` and run through `workspace/executeCommand`.
+"""
+
+CHAT = "starchat/chat"
+"""Request. Params `{message, conversationId?, context?: {uri, range?}}`; result
+`{conversationId, text, usage, droppedMessages}`. With a `partialResultToken`, `$/progress`
+notifications for that token carry `{text}` (new text, in order)."""
+
+CONVERSATION_DELETE = "starchat/conversation/delete"
+"""Request. Params `{conversationId}`; result `{deleted: boolean}`."""
+
+STATUS = "starchat/status"
+"""Request (no params) and notification (server → client on every change):
+`{state: "loading"|"ready"|"error", model, device, message?}`."""
+
+CONTEXT_TRIMMED = "starchat/contextTrimmed"
+"""Notification (server → client): `{conversationId, droppedMessages}` when history was trimmed
+to fit the context window."""
+
+REQUESTS = (CHAT, CONVERSATION_DELETE, STATUS)
+NOTIFICATIONS = (STATUS, CONTEXT_TRIMMED)
+
+COMMANDS = (
+    "starchat.explain",
+    "starchat.fix",
+    "starchat.writeTests",
+    "starchat.addDocstring",
+    "starchat.improve",
+)
+"""Commands carried by code actions. Arguments: `[{uri, range, diagnostics?}]`."""
