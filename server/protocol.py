@@ -20,14 +20,10 @@ CONTEXT_TRIMMED = "starchat/contextTrimmed"
 """Notification (server → client): `{conversationId, droppedMessages}` when history was trimmed
 to fit the context window."""
 
+from starchat.prompts import ACTIONS  # noqa: E402
+
 REQUESTS = (CHAT, CONVERSATION_DELETE, STATUS)
 NOTIFICATIONS = (STATUS, CONTEXT_TRIMMED)
 
-COMMANDS = (
-    "starchat.explain",
-    "starchat.fix",
-    "starchat.writeTests",
-    "starchat.addDocstring",
-    "starchat.improve",
-)
+COMMANDS = tuple(f"starchat.{name}" for name in ACTIONS)
 """Commands carried by code actions. Arguments: `[{uri, range, diagnostics?}]`."""
