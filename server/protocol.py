@@ -4,6 +4,8 @@ Everything beyond standard LSP lives under the `starchat/` namespace; commands a
 `starchat.<action>` and run through `workspace/executeCommand`.
 """
 
+from starchat.prompts import ACTIONS
+
 CHAT = "starchat/chat"
 """Request. Params `{message, conversationId?, context?: {uri, range?}}`; result
 `{conversationId, text, usage, droppedMessages}`. With a `partialResultToken`, `$/progress`
@@ -19,8 +21,6 @@ STATUS = "starchat/status"
 CONTEXT_TRIMMED = "starchat/contextTrimmed"
 """Notification (server → client): `{conversationId, droppedMessages}` when history was trimmed
 to fit the context window."""
-
-from starchat.prompts import ACTIONS  # noqa: E402
 
 REQUESTS = (CHAT, CONVERSATION_DELETE, STATUS)
 NOTIFICATIONS = (STATUS, CONTEXT_TRIMMED)
