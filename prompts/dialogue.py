@@ -1,10 +1,9 @@
 """The StarChat dialogue format: rendering, loss-mask spans, system and few-shot prompts."""
 
-from typing import Literal, TypedDict
-
-from transformers.utils.chat_template_utils import render_jinja_template
+from typing import Any, Literal, TypedDict
 
 from starchat.prompts.files import environment, read_text
+from transformers.utils.chat_template_utils import render_jinja_template
 
 Role = Literal["system", "user", "assistant"]
 
@@ -31,24 +30,24 @@ def system_prompt(name_or_text: str) -> str:
     return read_text(path).strip() if path else name_or_text
 
 
+def _render(messages: list[Message], **options: Any) -> tuple[list[str], list[Any]]:
+    # transformers annotates this as returning str; it returns (texts, generation spans).
+    result: Any = render_jinja_template(
+        conversations=[[dict(m) for m in messages]], chat_template=STARCHAT_TEMPLATE, **options
+    )
+    return result[0], result[1]
+
+
 def render_starchat(messages: list[Message], *, add_generation_prompt: bool = True) -> str:
     """The dialogue as StarChat text; with `add_generation_prompt` it ends in `<|assistant|>`."""
-    rendered, _ = render_jinja_template(
-        conversations=[list(messages)],  # type: ignore[list-item]
-        chat_template=STARCHAT_TEMPLATE,
-        add_generation_prompt=add_generation_prompt,
-    )
-    return rendered[0]
+    texts, _ = _render(messages, add_generation_prompt=add_generation_prompt)
+    return texts[0]
 
 
 def assistant_spans(messages: list[Message]) -> tuple[str, list[tuple[int, int]]]:
     """The training text and the character spans that carry loss (the `generation` blocks)."""
-    rendered, spans = render_jinja_template(
-        conversations=[list(messages)],  # type: ignore[list-item]
-        chat_template=STARCHAT_TEMPLATE,
-        return_assistant_tokens_mask=True,
-    )
-    return rendered[0], [tuple(span) for span in spans[0]]  # type: ignore[misc]
+    texts, spans = _render(messages, return_assistant_tokens_mask=True)
+    return texts[0], [(int(a), int(b)) for a, b in spans[0]]
 
 
 def render_fewshot(messages: list[Message]) -> str:

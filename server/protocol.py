@@ -1,4 +1,6 @@
-"""The custom protocol, declared once on the server side (mirrored in clients/vscode/src/common/protocol.ts).
+"""The custom protocol, declared once on the server side.
+
+Mirrored in clients/vscode/src/common/protocol.ts; a test compares the two.
 
 Everything beyond standard LSP lives under the `starchat/` namespace; commands are
 `starchat.<action>` and run through `workspace/executeCommand`.

@@ -6,11 +6,14 @@ random: it produces real tokens through the real code paths, not sensible answer
 
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GenerationConfig, GPTBigCodeConfig, GPTBigCodeForCausalLM
-from transformers import PreTrainedTokenizerFast
-
 from starchat.prompts import END_TOKEN, STARCHAT_SPECIAL_TOKENS, STARCHAT_TEMPLATE
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    GenerationConfig,
+    GPTBigCodeConfig,
+    GPTBigCodeForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
 _CORPUS = [
     "def add(a, b):\n    return a + b\n",
@@ -23,7 +26,8 @@ _CORPUS = [
 ]
 
 
-def build_tokenizer(vocab_size: int = 400) -> PreTrainedTokenizerFast:
+def build_tokenizer(vocab_size: int = 400, *, chat: bool = True) -> PreTrainedTokenizerFast:
+    """A byte-level BPE; with `chat`, the four StarChat tokens and the chat template."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -40,17 +44,23 @@ def build_tokenizer(vocab_size: int = 400) -> PreTrainedTokenizerFast:
         unk_token="<|endoftext|>",
         pad_token="<|endoftext|>",
     )
-    fast.add_special_tokens({"additional_special_tokens": list(STARCHAT_SPECIAL_TOKENS)})
-    fast.chat_template = STARCHAT_TEMPLATE
+    if chat:
+        fast.add_special_tokens({"additional_special_tokens": list(STARCHAT_SPECIAL_TOKENS)})
+        fast.chat_template = STARCHAT_TEMPLATE
     return fast
 
 
-def build_tiny_starchat(out: Path, *, seed: int = 0, n_positions: int = 2048) -> Path:
-    """Write a tiny StarChat-format model (weights, tokenizer, chat template) to `out`."""
+def build_tiny_starchat(
+    out: Path, *, seed: int = 0, n_positions: int = 2048, chat: bool = True
+) -> Path:
+    """Write a tiny StarChat-format model (weights, tokenizer, chat template) to `out`.
+
+    With `chat=False` it is a "base" model: no chat tokens, no chat template.
+    """
     import torch
 
     torch.manual_seed(seed)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(chat=chat)
     config = GPTBigCodeConfig(
         vocab_size=len(tokenizer),
         n_positions=n_positions,
@@ -61,9 +71,9 @@ def build_tiny_starchat(out: Path, *, seed: int = 0, n_positions: int = 2048) ->
         eos_token_id=tokenizer.eos_token_id,
     )
     model = GPTBigCodeForCausalLM(config)
-    end_id = tokenizer.convert_tokens_to_ids(END_TOKEN)
+    stop = [tokenizer.convert_tokens_to_ids(END_TOKEN)] if chat else []
     model.generation_config = GenerationConfig(
-        eos_token_id=[end_id, tokenizer.eos_token_id],
+        eos_token_id=[*stop, tokenizer.eos_token_id],
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )

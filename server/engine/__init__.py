@@ -1,0 +1,50 @@
+"""Engines: where answers come from. `create_engine(settings)` picks the backend."""
+
+from collections.abc import Callable
+
+from starchat.server.engine.base import (
+    BackendUnavailableError,
+    BadRequestError,
+    Chunk,
+    Engine,
+    EngineError,
+    GenerationRequest,
+    Health,
+    ModelLoadError,
+    ModelNotFoundError,
+    PromptTooLongError,
+    Sampling,
+    Usage,
+)
+from starchat.server.engine.settings import EngineSettings
+
+
+def create_engine(
+    settings: EngineSettings, progress: Callable[[str], None] = lambda _: None
+) -> Engine:
+    """An engine for `settings`, not yet loaded: call `await engine.load()` (or just generate)."""
+    if settings.backend == "openai":
+        from starchat.server.engine.openai_engine import OpenAIEngine
+
+        return OpenAIEngine(settings)
+    from starchat.server.engine.transformers_engine import TransformersEngine
+
+    return TransformersEngine(settings, progress)
+
+
+__all__ = [
+    "BackendUnavailableError",
+    "BadRequestError",
+    "Chunk",
+    "Engine",
+    "EngineError",
+    "EngineSettings",
+    "GenerationRequest",
+    "Health",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "PromptTooLongError",
+    "Sampling",
+    "Usage",
+    "create_engine",
+]

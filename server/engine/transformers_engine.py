@@ -1,0 +1,333 @@
+"""The default backend: a transformers model on local GPUs (or the CPU).
+
+Generation runs in a worker thread that feeds an asyncio queue, so the event loop never waits
+on torch. A per-request stopping criterion watches a flag the consumer sets when it stops
+reading, which ends the decode loop at the next token.
+"""
+
+import asyncio
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from starchat.prompts import END_TOKEN, STARCHAT_TEMPLATE, Message, fit_messages
+from starchat.prompts import PromptTooLongError as _BudgetError
+from starchat.server.engine.base import (
+    Chunk,
+    EngineError,
+    GenerationRequest,
+    Health,
+    ModelLoadError,
+    ModelNotFoundError,
+    PromptTooLongError,
+    Sampling,
+    Usage,
+)
+from starchat.server.engine.default_model import DEFAULT_MODEL_NAME, ensure_default_model
+from starchat.server.engine.detokenize import IncrementalDetokenizer
+from starchat.server.engine.settings import (
+    DEFAULT_MODEL_SAMPLING,
+    STARCHAT_SAMPLING,
+    EngineSettings,
+    merged,
+)
+
+_DONE = object()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+class TransformersEngine:
+    """A causal LM from a Hub id or a local directory, served with its chat template."""
+
+    def __init__(
+        self, settings: EngineSettings, progress: Callable[[str], None] = lambda _: None
+    ) -> None:
+        self._settings = settings
+        self._progress = progress
+        self._label = settings.model or DEFAULT_MODEL_NAME
+        self._health = Health("loading", self._label, settings.device)
+        self._load_lock = asyncio.Lock()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._template: str | None = None
+        self._stop_ids: list[int] = []
+        self._defaults = STARCHAT_SAMPLING
+        self._context_window = settings.context_tokens or 8192
+        self.warnings: list[str] = []
+
+    @property
+    def context_window(self) -> int:
+        return self._context_window
+
+    def health(self) -> Health:
+        return self._health
+
+    async def load(self) -> None:
+        async with self._load_lock:
+            if self._model is not None:
+                return
+            try:
+                await asyncio.to_thread(self._load_sync)
+            except EngineError as error:
+                self._health = Health("error", self._label, self._settings.device, str(error))
+                raise
+            except Exception as error:  # a broken checkpoint, out of memory, …
+                wrapped = ModelLoadError(f"Could not load model '{self._label}': {error}")
+                self._health = Health("error", self._label, self._settings.device, str(wrapped))
+                raise wrapped from error
+
+    def _resolve(self) -> str:
+        name = self._settings.model
+        if name is None:
+            return str(ensure_default_model(self._progress))
+        local = Path(name).expanduser()
+        if local.is_dir():
+            return str(local.resolve())
+        if _looks_like_path(name) or local.exists():
+            raise ModelNotFoundError(f"No model directory at {local.resolve()}")
+        return name
+
+    def _placement(self) -> tuple[Any, str | None, str]:
+        """(dtype, device_map, description) for the configured device and dtype."""
+        import torch
+
+        device = self._settings.device
+        use_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadError(f"device '{device}' was asked for, but no CUDA GPU is visible")
+        names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+        if self._settings.dtype != "auto":
+            dtype = names[self._settings.dtype]
+        elif use_cuda or device.startswith("cuda"):
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dtype = torch.float32
+        dtype_name = str(dtype).removeprefix("torch.")
+        if use_cuda and device in ("auto", "cuda"):
+            gpus = torch.cuda.device_count()
+            return dtype, "auto", f"cuda ×{gpus} {dtype_name}"
+        target = "cpu" if device == "auto" else device
+        return dtype, target, f"{target} {dtype_name}"
+
+    def _load_sync(self) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = self._resolve()
+        dtype, device_map, described = self._placement()
+        self._health = Health("loading", self._label, described)
+        self._progress(f"Loading {self._label} on {described}…")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, device_map=device_map)
+        except OSError as error:
+            if source == self._settings.model and not Path(source).exists():
+                raise ModelNotFoundError(
+                    f"Model '{source}' is not a local directory and could not be fetched from "
+                    "the Hugging Face Hub (offline, or no such repository). Pass a local path, "
+                    f"or leave the model unset to use the offline default, {DEFAULT_MODEL_NAME}."
+                ) from error
+            raise ModelLoadError(f"Could not load model from {source}: {error}") from error
+        model.eval()
+        self._configure(tokenizer, model)
+        self._model, self._tokenizer = model, tokenizer
+        self._health = Health("ready", self._label, described)
+        self._progress(f"{self._label} ready on {described}")
+
+    def _configure(self, tokenizer: Any, model: Any) -> None:
+        """Pick the dialogue format, stop tokens, sampling defaults and context window."""
+        vocab = tokenizer.get_vocab()
+        stop_ids: set[int] = set()
+        eos = model.generation_config.eos_token_id
+        stop_ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if tokenizer.eos_token_id is not None:
+            stop_ids.add(tokenizer.eos_token_id)
+        if END_TOKEN in vocab and "<|assistant|>" in vocab:
+            self._template, self._defaults = STARCHAT_TEMPLATE, STARCHAT_SAMPLING
+            stop_ids.add(vocab[END_TOKEN])
+        elif tokenizer.chat_template:
+            self._template = None
+            if self._settings.model is None:
+                self._defaults = DEFAULT_MODEL_SAMPLING
+        else:
+            self._template = STARCHAT_TEMPLATE
+            message = (
+                f"{self._label} has no chat template and no StarChat tokens: using the StarChat "
+                "format, which a model never tuned on it may not follow"
+            )
+            self.warnings.append(message)
+            warnings.warn(message, stacklevel=1)
+        self._stop_ids = sorted(stop_ids)
+        config = model.config
+        own = getattr(config, "max_position_embeddings", None) or getattr(
+            config, "n_positions", None
+        )
+        limits = [n for n in (own, self._settings.context_tokens) if n]
+        self._context_window = min(limits) if limits else 8192
+
+    def _require_loaded(self) -> None:
+        if self._tokenizer is None:
+            raise ModelLoadError(f"{self._label} is not loaded ({self._health.state})")
+
+    def render_prompt(self, messages: list[Message]) -> str:
+        self._require_loaded()
+        return str(
+            self._tokenizer.apply_chat_template(
+                messages,
+                chat_template=self._template,
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+        )
+
+    def _encode(self, messages: list[Message]) -> list[int]:
+        # The template already writes every special token the model needs.
+        ids = self._tokenizer(self.render_prompt(messages), add_special_tokens=False)
+        return list(ids["input_ids"])
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return len(self._encode(messages))
+
+    def sampling_defaults(self) -> Sampling:
+        return self._defaults
+
+    def fit(self, messages: list[Message], max_new_tokens: int) -> tuple[list[Message], int]:
+        """Drop the oldest turns until prompt plus answer fit the context window."""
+        budget = self._context_window - max_new_tokens
+        try:
+            return fit_messages(messages, self.count_tokens, budget)
+        except _BudgetError as error:
+            raise PromptTooLongError(
+                f"{error} ({self._context_window}-token window, {max_new_tokens} reserved "
+                "for the answer)",
+                error.excess,
+            ) from error
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk | Usage]:
+        return self._generate(request)
+
+    async def _generate(self, request: GenerationRequest) -> AsyncIterator[Chunk | Usage]:
+        await self.load()
+        started = time.perf_counter()
+        sampling = merged(request.sampling, self._defaults)
+        max_new = sampling.max_new_tokens or 256
+        messages, dropped = self.fit(request.messages, max_new)
+        prompt_ids = self._encode(messages)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=self._decode,
+            args=(prompt_ids, sampling, request.seed, stop, loop, queue),
+            name="starchat-generate",
+            daemon=True,
+        )
+        worker.start()
+        detok = IncrementalDetokenizer(self._tokenizer)
+        generated = 0
+        first: float | None = None
+        last = started
+        finish: str = "length"
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, _Failed):
+                    raise EngineError(f"generation failed: {item.error}") from item.error
+                last = time.perf_counter()
+                first = first or last
+                for token in item:
+                    generated += 1
+                    if token in self._stop_ids:
+                        finish = "stop"
+                    elif text := detok.add(token):
+                        yield Chunk(text)
+            if tail := detok.flush():
+                yield Chunk(tail)
+            if stop.is_set():
+                finish = "cancelled"
+            ttft = first - started if first is not None else None
+            decode_time = last - first if first is not None else 0.0
+            rate = (generated - 1) / decode_time if generated > 1 and decode_time > 0 else None
+            yield Usage(len(prompt_ids), generated, ttft, rate, finish, dropped)  # type: ignore[arg-type]
+        finally:
+            stop.set()
+
+    def _decode(
+        self,
+        prompt_ids: list[int],
+        sampling: Sampling,
+        seed: int | None,
+        stop: threading.Event,
+        loop: asyncio.AbstractEventLoop,
+        queue: "asyncio.Queue[Any]",
+    ) -> None:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        put = queue.put_nowait
+
+        class Stream:
+            """Receives each new token from `generate`; the first call is the prompt."""
+
+            prompt_seen = False
+
+            def put(self, value: Any) -> None:
+                if not self.prompt_seen:
+                    self.prompt_seen = True
+                    return
+                loop.call_soon_threadsafe(put, value.reshape(-1).tolist())
+
+            def end(self) -> None:
+                pass
+
+        class StopWhenAsked(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
+
+        try:
+            if seed is not None:
+                torch.manual_seed(seed)
+            device = self._model.device
+            input_ids = torch.tensor([prompt_ids], device=device)
+            with torch.inference_mode():
+                self._model.generate(
+                    input_ids=input_ids,
+                    attention_mask=torch.ones_like(input_ids),
+                    streamer=Stream(),
+                    stopping_criteria=StoppingCriteriaList([StopWhenAsked()]),
+                    **self._generation_kwargs(sampling),
+                )
+        except BaseException as error:
+            loop.call_soon_threadsafe(put, _Failed(error))
+        finally:
+            loop.call_soon_threadsafe(put, _DONE)
+
+    def _generation_kwargs(self, sampling: Sampling) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": sampling.max_new_tokens,
+            "eos_token_id": self._stop_ids,
+            "pad_token_id": self._tokenizer.pad_token_id or self._stop_ids[0],
+            "repetition_penalty": sampling.repetition_penalty,
+        }
+        if sampling.temperature:
+            kwargs |= {
+                "do_sample": True,
+                "temperature": sampling.temperature,
+                "top_p": sampling.top_p,
+                "top_k": sampling.top_k,
+            }
+        else:
+            kwargs |= {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        return kwargs
+
+    async def close(self) -> None:
+        self._model = self._tokenizer = None

@@ -1,0 +1,58 @@
+"""The `starchat` command as a user runs it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+STARCHAT = [sys.executable, "-m", "starchat.server.cli"]
+
+
+def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STARCHAT, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_default_model_answers_the_readme_question() -> None:
+    """The README's first command: the offline default model writes a prime check."""
+    result = _run("chat", "Write a Python function that checks whether a number is prime")
+    assert result.returncode == 0, result.stderr
+    assert "def " in result.stdout
+    assert "tokens" in result.stderr
+
+
+def test_a_missing_model_is_one_clear_line(tmp_path: Path) -> None:
+    result = _run("chat", "--model", str(tmp_path / "nothing"), "hi")
+    assert result.returncode == 1
+    assert f"No model directory at {tmp_path / 'nothing'}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_message_is_refused(tiny_model_dir: Path) -> None:
+    result = _run("chat", "--model", str(tiny_model_dir), "   ")
+    assert result.returncode == 1 and "the message is empty" in result.stderr
+
+
+def test_interactive_chat_keeps_the_conversation(tiny_model_dir: Path) -> None:
+    result = subprocess.run(
+        [*STARCHAT, "chat", "--model", str(tiny_model_dir), "--max-new-tokens", "5"],
+        input="first question\nsecond question\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("5 tokens") == 2
+
+
+def test_prompt_shows_what_a_code_action_sends(tmp_path: Path) -> None:
+    source = tmp_path / "mod.py"
+    source.write_text("import os\n\ndef f(x):\n    return x +\n")
+    result = _run("prompt", "--action", "fix", "--file", str(source), "--lines", "3-4")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("<|system|>\n<|end|>\n<|user|>\nFix this python code")
+    assert "```python\ndef f(x):\n    return x +\n```" in result.stdout
+    assert "import os" not in result.stdout
+
+
+def test_prompt_in_the_models_own_format(tiny_model_dir: Path) -> None:
+    result = _run("prompt", "--format", "model", "--model", str(tiny_model_dir), "hello")
+    assert result.stdout == "<|system|>\n<|end|>\n<|user|>\nhello<|end|>\n<|assistant|>"

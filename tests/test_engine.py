@@ -1,0 +1,158 @@
+"""The transformers engine on a tiny real model: streaming, stopping, cancelling, fitting."""
+
+import asyncio
+import functools
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starchat.server.engine import (
+    Chunk,
+    EngineSettings,
+    GenerationRequest,
+    ModelNotFoundError,
+    PromptTooLongError,
+    Sampling,
+    Usage,
+    create_engine,
+)
+from starchat.server.engine.detokenize import IncrementalDetokenizer
+from starchat.server.engine.transformers_engine import TransformersEngine
+
+from tests.tiny_model import build_tiny_starchat, build_tokenizer
+
+QUESTION = [{"role": "user", "content": "Write a function that checks whether a number is prime."}]
+
+
+async def _collect(engine: object, request: GenerationRequest) -> tuple[list[str], Usage]:
+    chunks: list[str] = []
+    async for item in engine.generate(request):  # type: ignore[attr-defined]
+        if isinstance(item, Chunk):
+            chunks.append(item.text)
+        else:
+            return chunks, item
+    raise AssertionError("no usage record")
+
+
+async def test_streams_chunks_then_usage(tiny_model_dir: Path) -> None:
+    engine = create_engine(EngineSettings(model=str(tiny_model_dir)))
+    chunks, usage = await _collect(
+        engine,
+        GenerationRequest(QUESTION, Sampling(max_new_tokens=30, temperature=0.0)),  # type: ignore[arg-type]
+    )
+    assert len(chunks) > 1
+    assert usage.generated_tokens == 30 and usage.finish_reason == "length"
+    assert usage.prompt_tokens > 10 and usage.tokens_per_s and usage.time_to_first_token_s
+    health = engine.health()
+    assert (health.state, health.device) == ("ready", "cpu float32")
+
+
+async def test_stops_on_the_turn_end_token(tmp_path: Path) -> None:
+    """A model made to prefer `<|end|>` stops there: the token ends decoding, no text leaks."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = build_tiny_starchat(tmp_path / "ender")
+    model = AutoModelForCausalLM.from_pretrained(path)
+    end_id = AutoTokenizer.from_pretrained(path).convert_tokens_to_ids("<|end|>")
+    with torch.no_grad():
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.fill_(1.0)
+        model.transformer.wte.weight[end_id].fill_(10.0)
+    model.save_pretrained(path)
+    engine = create_engine(EngineSettings(model=str(path)))
+    chunks, usage = await _collect(engine, GenerationRequest(QUESTION, Sampling(max_new_tokens=50)))  # type: ignore[arg-type]
+    assert (chunks, usage.generated_tokens, usage.finish_reason) == ([], 1, "stop")
+
+
+async def test_stopping_consumption_stops_decoding_at_the_next_token(tiny_model_dir: Path) -> None:
+    engine = create_engine(EngineSettings(model=str(tiny_model_dir)))
+    stream = engine.generate(GenerationRequest(QUESTION, Sampling(max_new_tokens=2000)))  # type: ignore[arg-type]
+    seen = 0
+    async for item in stream:
+        seen += isinstance(item, Chunk)
+        if seen == 3:
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    cancelled = time.perf_counter()
+    while any(t.name == "starchat-generate" for t in threading.enumerate()):
+        await asyncio.sleep(0.005)
+        assert time.perf_counter() - cancelled < 2.0, "decode loop still running"
+
+
+async def test_cancelling_the_task_stops_decoding(tiny_model_dir: Path) -> None:
+    engine = create_engine(EngineSettings(model=str(tiny_model_dir)))
+
+    streaming = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in engine.generate(GenerationRequest(QUESTION, Sampling(max_new_tokens=2000))):  # type: ignore[arg-type]
+            streaming.set()
+
+    task = asyncio.create_task(consume())
+    await streaming.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.3)
+    assert not any(t.name == "starchat-generate" for t in threading.enumerate())
+
+
+async def test_history_is_trimmed_to_the_window_never_the_question(tiny_model_dir: Path) -> None:
+    engine = create_engine(EngineSettings(model=str(tiny_model_dir), context_tokens=200))
+    history = []
+    for i in range(10):
+        history += [
+            {"role": "user", "content": f"question {i} about sorting lists"},
+            {"role": "assistant", "content": "use sorted() " * 5},
+        ]
+    messages = [*history, {"role": "user", "content": "and the last question?"}]
+    _, usage = await _collect(engine, GenerationRequest(messages, Sampling(max_new_tokens=20)))  # type: ignore[arg-type]
+    assert usage.dropped_messages > 0 and usage.dropped_messages % 2 == 0
+    assert usage.prompt_tokens + 20 <= 200
+
+
+async def test_a_question_longer_than_the_window_says_by_how_much(tiny_model_dir: Path) -> None:
+    engine = create_engine(EngineSettings(model=str(tiny_model_dir), context_tokens=100))
+    request = GenerationRequest(
+        [{"role": "user", "content": "sorting " * 200}], Sampling(max_new_tokens=20)
+    )  # type: ignore[list-item]
+    with pytest.raises(PromptTooLongError) as error:
+        await _collect(engine, request)
+    assert error.value.excess > 100
+    assert f"{error.value.excess} tokens longer" in str(error.value)
+
+
+async def test_a_missing_model_directory_is_named() -> None:
+    engine = create_engine(EngineSettings(model="./no/such/model"))
+    with pytest.raises(ModelNotFoundError, match=r"No model directory at .*no/such/model"):
+        await engine.load()
+    assert engine.health().state == "error"
+
+
+async def test_a_model_without_template_or_chat_tokens_gets_starchat_format(tmp_path: Path) -> None:
+    path = build_tiny_starchat(tmp_path / "base", chat=False)
+    engine = TransformersEngine(EngineSettings(model=str(path)))
+    with pytest.warns(UserWarning, match="no chat template"):
+        await engine.load()
+    assert engine.render_prompt([{"role": "user", "content": "hi"}]).endswith("<|assistant|>")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab def\n你好世界😀🚀éñ"), max_size=40))
+def test_incremental_text_equals_the_full_decode(text: str) -> None:
+    tokenizer = _tokenizer()
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    detok = IncrementalDetokenizer(tokenizer)
+    pieces = [detok.add(i) for i in ids] + [detok.flush()]
+    assert "".join(pieces) == tokenizer.decode(ids)
+    assert not any("\ufffd" in p for p in pieces[:-1])
+
+
+@functools.cache
+def _tokenizer() -> Any:
+    return build_tokenizer()

@@ -1,0 +1,72 @@
+"""The OpenAI-compatible backend against a local endpoint speaking the streaming wire format."""
+
+import asyncio
+import socket
+
+import pytest
+from starchat.server.engine import (
+    BackendUnavailableError,
+    BadRequestError,
+    Chunk,
+    EngineSettings,
+    GenerationRequest,
+    Sampling,
+    Usage,
+    create_engine,
+)
+
+from tests.openai_stub import OpenAIStub
+
+QUESTION = [{"role": "user", "content": "Sort a list?"}]
+ANSWER = "Use `sorted(items)`; it returns a new list. 排序 😀"
+
+
+async def test_streams_the_answer_and_reports_usage() -> None:
+    with OpenAIStub([ANSWER]) as stub:
+        engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
+        items = [
+            i
+            async for i in engine.generate(GenerationRequest(QUESTION, Sampling(max_new_tokens=64)))
+        ]  # type: ignore[arg-type]
+        await engine.close()
+    chunks = [i.text for i in items if isinstance(i, Chunk)]
+    usage = items[-1]
+    assert len(chunks) > 3 and "".join(chunks) == ANSWER
+    assert isinstance(usage, Usage) and usage.finish_reason == "stop"
+    assert usage.generated_tokens == len(chunks)
+    sent = stub.requests[0]
+    assert sent["model"] == "stub" and sent["stream"] is True and sent["max_tokens"] == 64
+    assert sent["messages"] == QUESTION
+
+
+async def test_an_error_body_becomes_a_clear_error() -> None:
+    with OpenAIStub([400]) as stub:
+        engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
+        with pytest.raises(BadRequestError, match="answered 400: scripted failure 400"):
+            async for _ in engine.generate(GenerationRequest(QUESTION)):  # type: ignore[arg-type]
+                pass
+
+
+async def test_a_refused_connection_names_the_url() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    engine = create_engine(EngineSettings(backend="openai", backend_url=f"http://127.0.0.1:{port}"))
+    with pytest.raises(BackendUnavailableError, match=f"http://127.0.0.1:{port}/v1"):
+        await engine.load()
+    assert engine.health().state == "error"
+
+
+async def test_stopping_consumption_closes_the_stream() -> None:
+    with OpenAIStub(["word " * 200], delay=0.02) as stub:
+        engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
+        stream = engine.generate(GenerationRequest(QUESTION))  # type: ignore[arg-type]
+        async for item in stream:
+            assert isinstance(item, Chunk)
+            break
+        await stream.aclose()  # type: ignore[attr-defined]
+        for _ in range(100):
+            if stub.disconnects:
+                break
+            await asyncio.sleep(0.02)
+        assert stub.disconnects == 1
