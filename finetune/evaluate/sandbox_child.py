@@ -1,0 +1,222 @@
+"""The process that runs one untrusted program inside the sandbox.
+
+The parent starts it as `python -I -c <this file's source> <limits JSON>` inside bubblewrap
+or `unshare`, writes the program to its stdin and reads one JSON result line from its
+stdout. It imports only the standard library, so it never loads this project or its
+dependencies into the sandbox. Before the program runs, it locks itself down with what
+the kernel enforces (no Python-level guard can be undone by the program):
+
+- resource limits: address space, CPU seconds, file size, open files, no core dumps;
+- with `unshare` (no bubblewrap): the whole filesystem remounted read-only except the
+  working directory (`mount_setattr`, Linux 5.12+, inside the new mount namespace);
+- a seccomp filter: no new processes (fork, vfork, clone without CLONE_THREAD, clone3,
+  execve, execveat), no sockets, no mounts or namespace changes; threads stay allowed.
+
+The program's own stdin/stdout/stderr go to /dev/null; the result goes to a private
+duplicate of the original stdout, as `{"status": "passed"}` or
+`{"status": "failed", "error": "..."}`. The program could forge that line (it shares the
+process); the sandbox protects the machine from accidents of generated code, and the
+score is only as honest as the code it runs.
+"""
+
+import builtins
+import ctypes
+import errno
+import json
+import os
+import platform
+import resource
+import struct
+import sys
+
+_MAX_ERROR_CHARS = 500
+
+# seccomp constants (linux/seccomp.h, linux/filter.h, linux/audit.h)
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+_RET_ALLOW = 0x7FFF0000
+_RET_ERRNO = 0x00050000
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_JGE_K = 0x35
+_JSET_K = 0x45
+_RET_K = 0x06
+_CLONE_THREAD = 0x00010000
+_X32_SYSCALL_BIT = 0x40000000
+
+# Denied syscalls: new processes (fork, vfork, execve, execveat; clone3 answers ENOSYS so
+# libc falls back to clone, which is checked for CLONE_THREAD), sockets, and everything
+# that could undo the read-only remount or leave the namespaces (mount family, unshare,
+# setns, chroot, pivot_root) or reach another process (ptrace).
+_DENIED = (
+    "fork", "vfork", "execve", "execveat", "clone3", "socket", "socketpair", "ptrace",
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "open_tree",
+    "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+)  # fmt: skip
+_NEW_MOUNT_API = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
+                  "fsmount": 432, "fspick": 433, "clone3": 435, "mount_setattr": 442}  # fmt: skip
+# per architecture: audit arch and syscall numbers (arch/*/include/uapi/asm/unistd*.h)
+_ARCHES = {
+    "x86_64": (0xC000003E, {
+        "clone": 56, "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "socket": 41,
+        "socketpair": 53, "ptrace": 101, "mount": 165, "umount2": 166, "pivot_root": 155,
+        "chroot": 161, "unshare": 272, "setns": 308, **_NEW_MOUNT_API,
+    }),
+    "aarch64": (0xC00000B7, {
+        "clone": 220, "execve": 221, "execveat": 281, "socket": 198, "socketpair": 199,
+        "ptrace": 117, "mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51,
+        "unshare": 97, "setns": 268, **_NEW_MOUNT_API,
+    }),
+}  # fmt: skip
+
+# mount_setattr (linux/mount.h)
+_SYS_MOUNT_SETATTR = 442
+_AT_FDCWD = -100
+_AT_RECURSIVE = 0x8000
+_MOUNT_ATTR_RDONLY = 0x1
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+_MS_PRIVATE = 1 << 18
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [  # noqa: RUF012 (ctypes reads the class attribute)
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k)
+
+
+def _seccomp_program(arch: str) -> bytes:
+    """A BPF filter: deny the listed syscalls, clone only for threads, allow the rest."""
+    audit_arch, numbers = _ARCHES[arch]
+    deny_all = _insn(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
+    prog = [
+        _insn(_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+        _insn(_JEQ_K, 1, 0, audit_arch),
+        deny_all,
+        _insn(_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+        _insn(_JGE_K, 0, 1, _X32_SYSCALL_BIT),
+        deny_all,
+    ]
+    for name in _DENIED:
+        if name in numbers:  # aarch64 has no fork/vfork syscalls
+            err = errno.ENOSYS if name == "clone3" else errno.EPERM
+            prog += [_insn(_JEQ_K, 0, 1, numbers[name]), _insn(_RET_K, 0, 0, _RET_ERRNO | err)]
+    prog += [
+        _insn(_JEQ_K, 0, 3, numbers["clone"]),
+        _insn(_LD_W_ABS, 0, 0, 16),  # low half of seccomp_data.args[0]: the clone flags
+        _insn(_JSET_K, 1, 0, _CLONE_THREAD),
+        deny_all,
+        _insn(_RET_K, 0, 0, _RET_ALLOW),
+    ]
+    return b"".join(prog)
+
+
+def _install_seccomp() -> None:
+    arch = platform.machine()
+    if arch not in _ARCHES:
+        raise OSError(errno.ENOSYS, f"no seccomp filter for the {arch} architecture")
+    code = _seccomp_program(arch)
+    buffer = ctypes.create_string_buffer(code, len(code))
+
+    class _Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]  # noqa: RUF012
+
+    prog = _Prog(len(code) // 8, ctypes.addressof(buffer))
+    libc = _libc()
+    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _check(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
+def _readonly_except(workdir: str) -> None:
+    """Make every mount read-only except `workdir` (we are root of a new user+mount ns)."""
+    libc = _libc()
+    path = workdir.encode()
+    _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "make mounts private")
+    _check(libc.mount(path, path, None, _MS_BIND, None), "bind the working directory")
+    for target, flags, attr in (
+        (b"/", _AT_RECURSIVE, _MountAttr(_MOUNT_ATTR_RDONLY, 0, 0, 0)),
+        (path, 0, _MountAttr(0, _MOUNT_ATTR_RDONLY, 0, 0)),
+    ):
+        result = libc.syscall(
+            _SYS_MOUNT_SETATTR, _AT_FDCWD, target, flags, ctypes.byref(attr), ctypes.sizeof(attr)
+        )
+        _check(result, "remount read-only")
+
+
+def _set_limits(limits: dict[str, int]) -> None:
+    for name, value in (
+        ("RLIMIT_AS", limits["memory_bytes"]),
+        ("RLIMIT_CPU", limits["cpu_seconds"]),
+        ("RLIMIT_FSIZE", limits["file_bytes"]),
+        ("RLIMIT_NOFILE", limits["open_files"]),
+        ("RLIMIT_CORE", 0),
+    ):
+        resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def _redirect_stdio() -> int:
+    """Send fds 0–2 to /dev/null; return a private duplicate of stdout for the result."""
+    report = os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    return report
+
+
+def _report(fd: int, result: dict[str, str]) -> None:
+    """Write the result line; a program that closed the descriptor leaves no result."""
+    try:
+        os.write(fd, (json.dumps(result) + "\n").encode())
+    except OSError:
+        pass
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:_MAX_ERROR_CHARS]
+
+
+def main() -> None:
+    limits = json.loads(sys.argv[1])
+    source = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    report = _redirect_stdio()
+    try:
+        if limits.get("readonly_except"):
+            _readonly_except(limits["readonly_except"])
+        _set_limits(limits)
+        if limits.get("seccomp", True):
+            _install_seccomp()
+    except OSError as exc:
+        _report(report, {"status": "sandbox_error", "error": _describe(exc)})
+        sys.exit(3)
+    namespace = {"__name__": "__sandbox__", "__builtins__": builtins}
+    try:
+        exec(compile(source, "<program>", "exec"), namespace)
+    except BaseException as exc:
+        _report(report, {"status": "failed", "error": _describe(exc)})
+        os._exit(1)  # skips atexit hooks and threads the program left behind
+    _report(report, {"status": "passed"})
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
