@@ -1,0 +1,196 @@
+/**
+ * Real VS Code for the end-to-end test: code-server (VS Code in a browser) with the packaged
+ * extension installed into a throw-away profile, and Debian's chromium driven by
+ * playwright-core. Everything lives in one temporary folder and the whole code-server process
+ * group is killed at the end (the extension host and the language server included).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
+
+const run = promisify(execFile);
+
+export const EXTENSION_ROOT = path.resolve(__dirname, '..', '..');
+export const REPO = path.resolve(EXTENSION_ROOT, '..', '..');
+export const EXTENSION_ID = 'starchat.starchat-vscode';
+const CODE_SERVER = path.join(EXTENSION_ROOT, 'e2e', 'node_modules', '.bin', 'code-server');
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export interface HarnessOptions {
+  vsix: string;
+  workspaceFiles: Record<string, string>;
+  settings: Record<string, unknown>;
+}
+
+export class CodeServer {
+  private server: ChildProcess | undefined;
+  private browser: Browser | undefined;
+  page!: Page;
+  readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'starchat-e2e-'));
+  readonly workspace = path.join(this.root, 'workspace');
+  private readonly userData = path.join(this.root, 'user-data');
+  private readonly extensions = path.join(this.root, 'extensions');
+  private readonly env: NodeJS.ProcessEnv;
+  private log = '';
+
+  constructor() {
+    const xdg = path.join(this.root, 'xdg');
+    this.env = {
+      ...process.env,
+      XDG_CONFIG_HOME: path.join(xdg, 'config'),
+      XDG_DATA_HOME: path.join(xdg, 'data'),
+      XDG_CACHE_HOME: path.join(xdg, 'cache'),
+      XDG_STATE_HOME: path.join(xdg, 'state'),
+      HF_HUB_OFFLINE: '1',
+    };
+  }
+
+  /** Write the workspace and user settings, install the extension. */
+  async prepare(options: HarnessOptions): Promise<void> {
+    for (const [name, text] of Object.entries(options.workspaceFiles)) {
+      const file = path.join(this.workspace, name);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, text);
+    }
+    const userDir = path.join(this.userData, 'User');
+    fs.mkdirSync(userDir, { recursive: true });
+    fs.writeFileSync(path.join(userDir, 'settings.json'), JSON.stringify(options.settings, null, 2));
+    await run(
+      CODE_SERVER,
+      ['--install-extension', options.vsix, '--extensions-dir', this.extensions, '--user-data-dir', this.userData],
+      { env: this.env },
+    );
+  }
+
+  /** Start code-server and open the workspace in chromium. */
+  async open(): Promise<void> {
+    const port = await freePort();
+    // detached: its own process group, so one kill reaches the extension host and the server.
+    this.server = spawn(
+      CODE_SERVER,
+      [
+        '--auth', 'none',
+        '--bind-addr', `127.0.0.1:${port}`,
+        '--disable-telemetry',
+        '--disable-workspace-trust',
+        '--disable-update-check',
+        '--user-data-dir', this.userData,
+        '--extensions-dir', this.extensions,
+      ],
+      { env: this.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const keep = (chunk: Buffer) => (this.log = (this.log + chunk.toString()).slice(-20_000));
+    this.server.stdout?.on('data', keep);
+    this.server.stderr?.on('data', keep);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 60_000, () => `code-server did not start:\n${this.log}`);
+    this.browser = await chromium.launch({ executablePath: process.env['CHROMIUM'] ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    const context = await this.browser.newContext({ viewport: { width: 1400, height: 900 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    this.page = await context.newPage();
+    await this.page.goto(`${base}/?folder=${encodeURIComponent(this.workspace)}`);
+    await this.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  }
+
+  /** The chat panel's page: a webview is two iframes deep. */
+  chatFrame(): FrameLocator {
+    return this.page
+      .frameLocator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]`)
+      .frameLocator('iframe#active-frame');
+  }
+
+  /** Run a command by its title through the command palette. */
+  async command(title: string): Promise<void> {
+    await this.page.keyboard.press('F1');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill(`>${title}`);
+    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** Open a workspace file through Quick Open and wait for its editor. */
+  async openFile(name: string): Promise<void> {
+    await this.page.keyboard.press('Control+P');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill(name);
+    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
+    await this.page.keyboard.press('Enter');
+    await this.page.locator(`.tab[data-resource-name="${name}"]`).waitFor();
+    await this.page.locator('.monaco-editor .view-lines').first().waitFor();
+  }
+
+  /** Process ids (and command lines) in code-server's process group. */
+  async processes(): Promise<{ pid: number; args: string }[]> {
+    const { stdout } = await run('ps', ['-o', 'pid=,args=', '-g', String(this.server?.pid)]);
+    return stdout
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => {
+        const match = /^\s*(\d+)\s+(.*)$/.exec(line)!;
+        return { pid: Number(match[1]), args: match[2]! };
+      });
+  }
+
+  get serverLog(): string {
+    return this.log;
+  }
+
+  async close(): Promise<void> {
+    await this.browser?.close().catch(() => undefined);
+    if (this.server?.pid) {
+      try {
+        process.kill(-this.server.pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    }
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor(
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  describe: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await condition()) {
+        return;
+      }
+    } catch {
+      // Not yet (e.g. connection refused while starting).
+    }
+    if (Date.now() > deadline) {
+      throw new Error(describe());
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

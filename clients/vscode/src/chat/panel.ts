@@ -1,0 +1,128 @@
+/**
+ * The chat panel: a webview view in the StarChat sidebar. It renders the session's transcript
+ * and turns the webview's requests (send, stop, new chat, copy or insert a code block) into
+ * session calls and editor edits.
+ */
+import * as vscode from 'vscode';
+
+import type { Logger } from '../common/logger';
+import { chatPage, newNonce } from './html';
+import type { FromWebview, ToWebview } from './messages';
+import type { ChatSession } from './session';
+
+export const CHAT_VIEW_ID = 'starchat.chat';
+
+export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view: vscode.WebviewView | undefined;
+  private ready = false;
+  private lastEditor: vscode.TextEditor | undefined = vscode.window.activeTextEditor;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly logger: Logger,
+    private readonly session: () => ChatSession,
+  ) {
+    // Focusing the panel leaves no active editor in some layouts; "insert" needs the last one.
+    this.disposables.push(
+      vscode.window.onDidChangeActiveTextEditor((editor) => {
+        if (editor) {
+          this.lastEditor = editor;
+        }
+      }),
+    );
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    this.ready = false;
+    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist');
+    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
+    view.webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
+    view.webview.html = chatPage({
+      cspSource: view.webview.cspSource,
+      nonce: newNonce(),
+      scriptUri: view.webview.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.js')).toString(),
+      styleUri: view.webview.asWebviewUri(vscode.Uri.joinPath(media, 'chat.css')).toString(),
+    });
+    view.webview.onDidReceiveMessage((message: FromWebview) => this.receive(message));
+    view.onDidDispose(() => {
+      if (this.view === view) {
+        this.view = undefined;
+        this.ready = false;
+      }
+    });
+  }
+
+  /** Forward a session update; a webview that is not there yet gets everything on `ready`. */
+  post(message: ToWebview): void {
+    if (this.view && this.ready) {
+      void this.view.webview.postMessage(message);
+    }
+  }
+
+  /** Show the panel (creating it if needed); `focusInput` puts the cursor in the message box. */
+  async reveal(focusInput: boolean): Promise<void> {
+    if (this.view) {
+      this.view.show(!focusInput);
+    } else {
+      await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
+    }
+    if (focusInput) {
+      this.post({ type: 'focusInput' });
+    }
+  }
+
+  private receive(message: FromWebview): void {
+    const session = this.session();
+    switch (message.type) {
+      case 'ready':
+        this.ready = true;
+        this.post(session.snapshot());
+        break;
+      case 'send':
+        void session.send(message.text);
+        break;
+      case 'stop':
+        session.stop();
+        break;
+      case 'newChat':
+        session.newChat();
+        break;
+      case 'clearContext':
+        session.clearContext();
+        break;
+      case 'copy':
+        void vscode.env.clipboard.writeText(message.code).then(() =>
+          vscode.window.setStatusBarMessage('$(check) Code copied', 2000),
+        );
+        break;
+      case 'insert':
+        void this.insert(message.code);
+        break;
+    }
+  }
+
+  private async insert(code: string): Promise<void> {
+    const editor = vscode.window.activeTextEditor ?? this.lastEditor;
+    if (!editor || editor.document.isClosed) {
+      void vscode.window.showWarningMessage('StarChat: open an editor to insert the code into.');
+      return;
+    }
+    const applied = await editor.edit((edit) => {
+      for (const selection of editor.selections) {
+        edit.replace(selection, code);
+      }
+    });
+    if (!applied) {
+      this.logger.warn(`Inserting code into ${editor.document.uri.toString()} failed.`);
+    }
+    await vscode.window.showTextDocument(editor.document, editor.viewColumn);
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) {
+      d.dispose();
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The custom protocol, declared once on the client side (mirrors server/protocol.py).
+ *
+ * Everything beyond standard LSP lives under the `starchat/` namespace; code-action commands
+ * are `starchat.<action>` and run through `workspace/executeCommand`. A Python test
+ * (tests/clients/test_vscode_contract.py) reads the string constants below and compares them
+ * with the server's declaration, so keep each name a plain string literal.
+ */
+import {
+  NotificationType,
+  ProgressType,
+  RequestType,
+  RequestType0,
+  type Range,
+} from 'vscode-languageserver-protocol';
+
+export const CHAT = 'starchat/chat';
+export const CONVERSATION_DELETE = 'starchat/conversation/delete';
+export const STATUS = 'starchat/status';
+export const CONTEXT_TRIMMED = 'starchat/contextTrimmed';
+
+export const REQUESTS = [CHAT, CONVERSATION_DELETE, STATUS] as const;
+export const NOTIFICATIONS = [STATUS, CONTEXT_TRIMMED] as const;
+
+/** Code actions the server offers; each runs as the command `starchat.<action>`. */
+export const ACTIONS = ['explain', 'fix', 'writeTests', 'addDocstring', 'improve'] as const;
+export type ActionName = (typeof ACTIONS)[number];
+export const COMMANDS: readonly string[] = ACTIONS.map((action) => commandFor(action));
+
+export function commandFor(action: ActionName): string {
+  return `starchat.${action}`;
+}
+
+/** The editor context a chat message is about: a document and optionally a range in it. */
+export interface ChatContext {
+  uri: string;
+  range?: Range;
+}
+
+export interface ChatParams {
+  message: string;
+  conversationId?: string;
+  context?: ChatContext;
+  /** Set to receive the answer as `$/progress` notifications carrying {@link ChatChunk}. */
+  partialResultToken?: string;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface ChatResult {
+  conversationId: string;
+  text: string;
+  usage: Usage;
+  droppedMessages?: number;
+}
+
+/** One streamed piece of an answer: new text, in order. */
+export interface ChatChunk {
+  text: string;
+}
+
+export interface ConversationDeleteParams {
+  conversationId: string;
+}
+
+export interface ConversationDeleteResult {
+  deleted: boolean;
+}
+
+export type ModelState = 'loading' | 'ready' | 'error';
+
+export interface Status {
+  state: ModelState;
+  model: string;
+  device: string;
+  message?: string;
+}
+
+export interface ContextTrimmed {
+  conversationId: string;
+  droppedMessages: number;
+}
+
+/** The single argument of every `starchat.<action>` command. */
+export interface ActionArgs {
+  uri: string;
+  range: Range;
+  diagnostics?: unknown[];
+}
+
+/** What `starchat.explain` returns (the editing actions answer with a workspace edit instead). */
+export interface ExplainResult {
+  conversationId: string;
+  text: string;
+}
+
+export const ChatRequest = new RequestType<ChatParams, ChatResult, void>(CHAT);
+export const chatProgress = new ProgressType<ChatChunk>();
+export const ConversationDeleteRequest = new RequestType<
+  ConversationDeleteParams,
+  ConversationDeleteResult,
+  void
+>(CONVERSATION_DELETE);
+export const StatusRequest = new RequestType0<Status, void>(STATUS);
+export const StatusNotification = new NotificationType<Status>(STATUS);
+export const ContextTrimmedNotification = new NotificationType<ContextTrimmed>(CONTEXT_TRIMMED);

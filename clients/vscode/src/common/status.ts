@@ -1,0 +1,107 @@
+/**
+ * Model status in the status bar: loading (with the server's progress message), ready (model
+ * and device), error (click: show logs). It follows both the server process (starting,
+ * crashed, stopped) and the model state the server reports with `starchat/status`.
+ */
+import * as vscode from 'vscode';
+
+import type { Status } from './protocol';
+import type { ServerEvent } from './server';
+
+export const SHOW_LOGS_COMMAND = 'starchat.showLogs';
+export const FOCUS_CHAT_COMMAND = 'starchat.chat.focus';
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  command: string;
+  error: boolean;
+}
+
+/** What the status bar shows for a server event or a model status; pure, for tests. */
+export function statusView(source: ServerEvent | Status): StatusView {
+  if ('kind' in source) {
+    switch (source.kind) {
+      case 'starting':
+        return view('$(loading~spin) StarChat: starting', 'Starting the StarChat language server…');
+      case 'running':
+        return view('$(loading~spin) StarChat: starting', 'Waiting for the model status…');
+      case 'crashed':
+        return view(
+          '$(loading~spin) StarChat: restarting',
+          `The server stopped unexpectedly; restart ${source.attempt} of ${source.maxAttempts}.`,
+        );
+      case 'stopped':
+        return { ...view('$(error) StarChat: stopped', source.reason), command: SHOW_LOGS_COMMAND, error: true };
+    }
+  }
+  const detail = source.message ? ` — ${source.message}` : '';
+  switch (source.state) {
+    case 'loading':
+      return view(
+        `$(loading~spin) StarChat: loading${source.message ? ` ${source.message}` : '…'}`,
+        `Loading ${source.model} on ${source.device}${detail}`,
+      );
+    case 'ready':
+      return {
+        text: `$(comment-discussion) StarChat: ${shortModelName(source.model)} · ${source.device}`,
+        tooltip: `${source.model} is ready on ${source.device}. Click to open the chat.`,
+        command: FOCUS_CHAT_COMMAND,
+        error: false,
+      };
+    case 'error':
+      return {
+        text: '$(error) StarChat: error',
+        tooltip: `${source.model}: ${source.message ?? 'the model failed'}. Click to show the logs.`,
+        command: SHOW_LOGS_COMMAND,
+        error: true,
+      };
+  }
+}
+
+function view(text: string, tooltip: string): StatusView {
+  return { text, tooltip, command: SHOW_LOGS_COMMAND, error: false };
+}
+
+/** A Hub id or a path is long; the status bar shows its last part. */
+export function shortModelName(model: string): string {
+  const parts = model.split(/[\\/]/).filter((p) => p !== '');
+  return parts.at(-1) ?? model;
+}
+
+export class StatusIndicator implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('starchat.status', vscode.StatusBarAlignment.Right, 100);
+  private last: Status | undefined;
+
+  constructor() {
+    this.item.name = 'StarChat model status';
+    this.show(statusView({ kind: 'starting' }));
+    this.item.show();
+  }
+
+  /** The latest model status the server reported, if any. */
+  get model(): Status | undefined {
+    return this.last;
+  }
+
+  update(source: ServerEvent | Status): void {
+    if (!('kind' in source)) {
+      this.last = source;
+    } else if (source.kind !== 'running') {
+      this.last = undefined;
+    }
+    this.show(statusView(source));
+  }
+
+  private show(v: StatusView): void {
+    this.item.text = v.text;
+    this.item.tooltip = v.tooltip;
+    this.item.command = v.command;
+    this.item.accessibilityInformation = { label: v.text.replace(/\$\([^)]*\)\s*/g, ''), role: 'button' };
+    this.item.backgroundColor = v.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Entry point: wires the modules together and nothing else. The server lifecycle lives in
+ * common/server, settings in common/settings, the status bar in common/status, the chat in
+ * chat/.
+ */
+import * as vscode from 'vscode';
+
+import { actionMiddleware } from './chat/actions';
+import { lspChatBackend } from './chat/backend';
+import { CHAT_VIEW_ID, ChatPanel } from './chat/panel';
+import { registerParticipant } from './chat/participant';
+import { askAboutSelection } from './chat/selection';
+import { ChatSession } from './chat/session';
+import { createLogger } from './common/logger';
+import { ContextTrimmedNotification, StatusNotification, StatusRequest } from './common/protocol';
+import { ServerManager } from './common/server';
+import { affectsLaunch, affectsServerOptions } from './common/settings';
+import { SHOW_LOGS_COMMAND, StatusIndicator } from './common/status';
+
+let server: ServerManager | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const logger = createLogger();
+  const status = new StatusIndicator();
+  const client = () => server?.client;
+  const backend = lspChatBackend(client);
+  const panel = new ChatPanel(context.extensionUri, logger, () => session);
+  const session = new ChatSession(backend, (message) => panel.post(message));
+  server = new ServerManager(logger, actionMiddleware({ client, session: () => session, panel: () => panel, logger }));
+  const manager = server;
+
+  context.subscriptions.push(
+    logger,
+    status,
+    panel,
+    { dispose: () => void manager.dispose() },
+    vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, panel, { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.commands.registerCommand('starchat.askAboutSelection', () => askAboutSelection(session, panel)),
+    vscode.commands.registerCommand('starchat.newChat', () => session.newChat()),
+    vscode.commands.registerCommand(SHOW_LOGS_COMMAND, () => logger.show()),
+    vscode.commands.registerCommand('starchat.restartServer', () => manager.restart()),
+    manager.onDidCreateClient((created) => {
+      created.onNotification(StatusNotification, (s) => status.update(s));
+      created.onNotification(ContextTrimmedNotification, (t) => session.contextTrimmed(t.conversationId, t.droppedMessages));
+    }),
+    manager.onDidChangeState((event) => {
+      status.update(event);
+      session.serverChanged(event);
+      const running = manager.client;
+      if (event.kind === 'running' && running) {
+        running.sendRequest(StatusRequest).then(
+          (s) => status.update(s),
+          (error: unknown) => logger.warn(`starchat/status request failed: ${String(error)}`),
+        );
+      }
+    }),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (affectsLaunch(event)) {
+        void manager.restart();
+      } else if (affectsServerOptions(event)) {
+        void manager.sendOptions();
+      }
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void manager.restart()),
+  );
+  const participant = registerParticipant(context.extensionUri, client, backend);
+  if (participant) {
+    context.subscriptions.push(participant);
+  }
+  void manager.restart();
+}
+
+export async function deactivate(): Promise<void> {
+  await server?.dispose();
+  server = undefined;
+}
