@@ -117,6 +117,13 @@ class Engine(Protocol):
     def render_prompt(self, messages: list[Message]) -> str:
         """The exact prompt text the model would receive."""
 
+    def sampling_defaults(self) -> Sampling:
+        """The sampling this model gets where a request leaves a field None."""
+
+    def fit(self, messages: list[Message], max_new_tokens: int) -> tuple[list[Message], int]:
+        """Messages trimmed (oldest turns first) so prompt plus answer fit the context window,
+        and how many were dropped; PromptTooLongError when the question alone does not fit."""
+
     def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk | Usage]: ...
 
     async def close(self) -> None: ...

@@ -123,6 +123,7 @@ class TransformersEngine:
     def _load_sync(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        started = time.perf_counter()
         source = self._resolve()
         dtype, device_map, described = self._placement()
         self._health = Health("loading", self._label, described)
@@ -142,7 +143,9 @@ class TransformersEngine:
         self._configure(tokenizer, model)
         self._model, self._tokenizer = model, tokenizer
         self._health = Health("ready", self._label, described)
-        self._progress(f"{self._label} ready on {described}")
+        self._progress(
+            f"{self._label} ready on {described} in {time.perf_counter() - started:.1f} s"
+        )
 
     def _configure(self, tokenizer: Any, model: Any) -> None:
         """Pick the dialogue format, stop tokens, sampling defaults and context window."""
