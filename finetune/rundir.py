@@ -1,0 +1,73 @@
+"""The output directory: whose run it holds, and where an interrupted run resumes.
+
+A run writes `finetune_run.json` (the settings that identify it, see `Recipe.identity`) the
+moment it starts. Starting again with the same recipe in the same directory resumes from the
+last complete checkpoint (the Trainer writes `trainer_state.json` last, so a checkpoint
+without it was cut off mid-save and is skipped). A directory holding anything else (another
+run, or files that are not a run) is refused unless `overwrite_output_dir` is set: a typo
+in a path must not cost someone their previous model.
+"""
+
+import json
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starchat.finetune.config import Recipe
+from starchat.finetune.errors import FinetuneError
+
+RUN_FILE = "finetune_run.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def resume_checkpoint(recipe: Recipe) -> Path | None:
+    """The checkpoint to resume from, None for a fresh start; raises for someone else's dir."""
+    out = recipe.output_dir
+    if recipe.run.overwrite_output_dir or not out.is_dir() or not any(out.iterdir()):
+        return None
+    record = out / RUN_FILE
+    hint = "choose another output_dir, or pass --overwrite_output_dir true to replace it"
+    if not record.is_file():
+        raise FinetuneError(f"output_dir {out} is not empty and holds no finetune run; {hint}")
+    try:
+        stored = json.loads(record.read_text(encoding="utf-8")).get("identity", {})
+    except (json.JSONDecodeError, AttributeError):
+        stored = {}
+    current = _jsonable(recipe.identity())
+    if stored != current:
+        differs = sorted(
+            k for k in current.keys() | stored.keys() if stored.get(k) != current.get(k)
+        )
+        raise FinetuneError(
+            f"output_dir {out} holds another run (it differs in {', '.join(differs)}); {hint}"
+        )
+    return last_complete_checkpoint(out)
+
+
+def last_complete_checkpoint(out: Path) -> Path | None:
+    steps = [
+        (int(match.group(1)), path)
+        for path in out.iterdir()
+        if (match := _CHECKPOINT.match(path.name)) and (path / "trainer_state.json").is_file()
+    ]
+    return max(steps)[1] if steps else None
+
+
+def start_run(recipe: Recipe) -> None:
+    """On the main process: clear an overwritten directory, then record this run."""
+    out = recipe.output_dir
+    if recipe.run.overwrite_output_dir and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "identity": _jsonable(recipe.identity()),
+        "recipe": str(recipe.path),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(json.dumps(value)))
