@@ -9,9 +9,11 @@ Everything beyond standard LSP lives under the `starchat/` namespace; commands a
 from starchat.prompts import ACTIONS
 
 CHAT = "starchat/chat"
-"""Request. Params `{message, conversationId?, context?: {uri, range?}}`; result
+"""Request. Params `{message, conversationId?, context?: {uri, range?, diagnostics?}}`; result
 `{conversationId, text, usage, droppedMessages}`. With a `partialResultToken`, `$/progress`
-notifications for that token carry `{text}` (new text, in order)."""
+notifications for that token carry `{text}` (new text, in order). `context.range` absent: the
+whole document; empty: the enclosing function or class. `context.diagnostics` (LSP
+Diagnostic[]) absent: those the client last sent with a code-action request."""
 
 CONVERSATION_DELETE = "starchat/conversation/delete"
 """Request. Params `{conversationId}`; result `{deleted: boolean}`."""
@@ -28,4 +30,10 @@ REQUESTS = (CHAT, CONVERSATION_DELETE, STATUS)
 NOTIFICATIONS = (STATUS, CONTEXT_TRIMMED)
 
 COMMANDS = tuple(f"starchat.{name}" for name in ACTIONS)
-"""Commands carried by code actions. Arguments: `[{uri, range, diagnostics?}]`."""
+"""Commands carried by code actions. Arguments: `[{uri, range, diagnostics?}]`. Result:
+`starchat.explain` → `{conversationId, text}`; the others → `{applied, text, message?}` (the
+edit itself goes through `workspace/applyEdit`)."""
+
+CLIENT_CAPABILITY = "starchat"
+"""Key under the client's `capabilities.experimental`: `{answerPanel: true}` says the client
+shows Explain's answer itself, so the server does not also send it as `window/showMessage`."""

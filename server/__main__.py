@@ -1,0 +1,5 @@
+"""`python -m starchat.server`: the language server over stdio (or `--tcp PORT`)."""
+
+from starchat.server.app import main
+
+main()

@@ -1,0 +1,34 @@
+"""Text document synchronisation: the editor tells the server what it shows.
+
+`textDocument/didOpen` hands over a document's full text, `didChange` the edits made since
+(incremental sync: a range and its new text, in the negotiated position encoding), and
+`didClose` ends the server's interest. The server never reads a file the editor has not
+opened, so a request about an unopened document is answered with an error, not with
+whatever is on disk. The handlers are synchronous on purpose: a request read right after a
+change must see the new text.
+"""
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+from starchat.server.errors import guarded
+
+if TYPE_CHECKING:
+    from starchat.server.app import StarChatServer
+
+
+def register(server: "StarChatServer") -> None:
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    @guarded("didOpen", notification=True)
+    def did_open(ls: "StarChatServer", params: types.DidOpenTextDocumentParams) -> None:
+        ls.documents.open(params.text_document)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    @guarded("didChange", notification=True)
+    def did_change(ls: "StarChatServer", params: types.DidChangeTextDocumentParams) -> None:
+        ls.documents.change(params)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    @guarded("didClose", notification=True)
+    def did_close(ls: "StarChatServer", params: types.DidCloseTextDocumentParams) -> None:
+        ls.documents.close(params.text_document.uri)

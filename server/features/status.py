@@ -1,0 +1,80 @@
+"""Model status: is the model loading, ready, or broken — and why.
+
+`starchat/status` (request) answers `{state, model, device, message?}` at once, never waiting
+for the model; the same object is sent as a `starchat/status` notification on every change,
+so an editor's status bar follows loads and reloads. While the model loads, a work-done
+progress bar shows what the loader is doing (converting, loading weights). A failed load is
+also shown as an error message naming the setting to fix; the server keeps running.
+"""
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from starchat.server import protocol
+from starchat.server.engine import Health
+from starchat.server.errors import guarded
+from starchat.server.progress import ProgressBar
+
+if TYPE_CHECKING:
+    from starchat.server.app import StarChatServer
+
+
+def health_json(health: Health) -> dict[str, Any]:
+    value: dict[str, Any] = {"state": health.state, "model": health.model, "device": health.device}
+    if health.message:
+        value["message"] = health.message
+    return value
+
+
+class StatusReporter:
+    """Tells one client about the model (a `ModelHost` listener)."""
+
+    def __init__(self, ls: "StarChatServer") -> None:
+        self._ls = ls
+        self._bar: ProgressBar | None = None
+        self._shown: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def on_status(self, health: Health) -> None:
+        self._ls.protocol.notify(protocol.STATUS, health_json(health))
+        if health.state == "loading" and self._bar is None:
+            self._bar = ProgressBar(self._ls)
+            self._shown = self._keep(self._bar.begin("StarChat", f"Loading {health.model}…"))
+        elif health.state != "loading" and self._bar is not None:
+            bar, shown, self._bar = self._bar, self._shown, None
+            done = (
+                f"{health.model} ready on {health.device}" if health.state == "ready" else "failed"
+            )
+            self._keep(self._end(bar, shown, done))
+        if health.state == "error":
+            self._ls.show(
+                f"StarChat could not load the model: {health.message}. Fix the starchat.model "
+                "(or starchat.backend, starchat.backendUrl, starchat.device) setting; the server "
+                "keeps running and loads the model again when a setting changes.",
+                types.MessageType.Error,
+            )
+
+    def on_progress(self, message: str) -> None:
+        if self._bar is not None and self._shown is not None and self._shown.done():
+            self._bar.report(message, throttle=False)
+
+    async def _end(
+        self, bar: ProgressBar, shown: "asyncio.Future[None] | None", message: str
+    ) -> None:
+        if shown is not None:
+            await shown
+        bar.end(message)
+
+    def _keep(self, work: Any) -> "asyncio.Future[None]":
+        task: asyncio.Future[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+def register(server: "StarChatServer") -> None:
+    @server.feature(protocol.STATUS)
+    @guarded("status")
+    def status(ls: "StarChatServer", params: Any) -> dict[str, Any]:
+        return health_json(ls.host.health())

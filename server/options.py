@@ -1,0 +1,157 @@
+"""The server's settings: one typed, fully defaulted object, validated key by key.
+
+The same keys arrive three ways: `initializationOptions`, `workspace/didChangeConfiguration`
+(VS Code sends its `starchat.<key>` settings as `{"starchat": {...}}`; other editors often send
+the bare object) and the command line. Each key is validated on its own, so one bad value is
+reported by its exact name (`starchat.temperature`) while the server keeps that setting's
+previous value and still applies the valid ones. Keys the server does not know (VS Code's
+client-side `starchat.server.*`, `starchat.trace.*`) are ignored and logged.
+
+Defaults match the VS Code extension's `package.json` (a test compares them): empty strings
+and 0 mean "the built-in default" there, so they do here.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+from starchat.prompts import system_prompt
+from starchat.server.engine import EngineSettings, Sampling
+
+SECTION = "starchat"
+"""The settings section: VS Code's `starchat.*` settings, `{"starchat": {...}}` on the wire."""
+
+DEFAULT_SYSTEM_PROMPT = "technical-assistant"
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
+
+
+class Options(BaseModel):
+    """Every setting, with its camelCase wire name (`max_new_tokens` ↔ `maxNewTokens`)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True
+    )
+
+    model: str = ""
+    """Hub id or local directory (openai backend: the served model's name); "" = offline default."""
+    backend: Literal["transformers", "openai"] = "transformers"
+    backend_url: str = ""
+    """Base URL of an OpenAI-compatible server, for the openai backend."""
+    device: str = "auto"
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    max_new_tokens: int = Field(default=256, ge=1, le=8192)
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    top_p: float = Field(default=0.95, ge=0, le=1)
+    top_k: int = Field(default=50, ge=0)
+    system_prompt: str = ""
+    """A named prompt from `prompts/system/` or the text itself; "" = technical-assistant."""
+    context_tokens: int = Field(default=0, ge=0)
+    """Token budget for prompt plus answer; 0 = the model's context window."""
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError("use auto, cpu, mps, cuda or cuda:N")
+        return value
+
+    @field_validator("backend_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("use an http:// or https:// URL, e.g. http://gpu-box:8000/v1")
+        return value
+
+    def engine_settings(self) -> EngineSettings:
+        """What the engine loads. Only the openai backend needs `contextTokens` (it cannot
+        read the window from a tokenizer); for local models the server applies the budget
+        itself, so changing it does not reload the model."""
+        return EngineSettings(
+            model=self.model or None,
+            backend=self.backend,
+            backend_url=self.backend_url or None,
+            device=self.device,
+            dtype=self.dtype,
+            context_tokens=(self.context_tokens or None) if self.backend == "openai" else None,
+        )
+
+    def sampling(self) -> Sampling:
+        return Sampling(
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+        )
+
+    def system_text(self) -> str:
+        return system_prompt(self.system_prompt or DEFAULT_SYSTEM_PROMPT)
+
+    def context_window(self, model_window: int) -> int:
+        """The token budget for prompt plus answer."""
+        return min(model_window, self.context_tokens) if self.context_tokens else model_window
+
+
+_NAMES: dict[str, str] = {
+    name: info.alias or name for name, info in Options.model_fields.items()
+} | {info.alias or name: info.alias or name for name, info in Options.model_fields.items()}
+"""Accepted key (camelCase or snake_case) → wire name."""
+
+
+@dataclass
+class OptionsUpdate:
+    """The outcome of applying settings: the new options and what to tell the user."""
+
+    options: Options
+    errors: list[str] = field(default_factory=list)
+    """One line per rejected setting, naming it, e.g. "starchat.temperature: …"."""
+    ignored: list[str] = field(default_factory=list)
+    """Keys this server does not know."""
+
+
+def apply_settings(current: Options, raw: object) -> OptionsUpdate:
+    """`current` updated with the valid keys of `raw`; invalid keys keep their current value.
+
+    `raw` is the bare settings object or `{"starchat": {...}}`; None means no change. A key set
+    to null returns to its default.
+    """
+    if raw is None:
+        return OptionsUpdate(current)
+    if isinstance(raw, dict) and isinstance(raw.get(SECTION), dict):
+        raw = raw[SECTION]
+    if not isinstance(raw, dict):
+        return OptionsUpdate(
+            current, errors=[f"{SECTION}: settings must be an object, not {_kind(raw)}"]
+        )
+    values = current.model_dump(by_alias=True)
+    defaults = Options().model_dump(by_alias=True)
+    update = OptionsUpdate(current)
+    for key, value in raw.items():
+        name = _NAMES.get(str(key))
+        if name is None:
+            update.ignored.append(f"{SECTION}.{key}")
+            continue
+        candidate = {**values, name: defaults[name] if value is None else value}
+        try:
+            Options.model_validate(candidate)
+        except ValidationError as error:
+            update.errors.append(_describe(name, value, error))
+            continue
+        values = candidate
+    update.options = Options.model_validate(values)
+    return update
+
+
+def _describe(name: str, value: Any, error: ValidationError) -> str:
+    details = "; ".join(e["msg"] for e in error.errors())
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "…"
+    return f"{SECTION}.{name}: {details} (got {shown})"
+
+
+def _kind(value: object) -> str:
+    return {list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
