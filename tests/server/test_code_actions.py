@@ -1,0 +1,321 @@
+"""Code actions end to end: offered without the model, run through workspace/executeCommand,
+answered by a scripted OpenAI-compatible endpoint (the server's openai engine is real), and
+checked down to the exact edit the editor receives."""
+
+import asyncio
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+
+from starchat.server import protocol
+from tests.server.conftest import (
+    CONFIG,
+    WORKSPACE,
+    StarChatClient,
+    as_dict,
+    initialize_params,
+    lsp_range,
+    open_document,
+    wait_ready,
+)
+from tests.server.edits import apply, column, text_edits, units
+from tests.server.scripted_openai import ScriptedOpenAI
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+STATS = f"{WORKSPACE}/pkg/stats.py"
+STATS_TEXT = textwrap.dedent(
+    """\
+    import math
+
+
+    def area(radius):
+        return math.pi * radius ** 2
+
+
+    class Summary:
+        def mean(self, values):
+            total = 0
+            for v in values:
+                total += v
+            return total / len(value)
+    """
+)
+UNDEFINED = types.Diagnostic(
+    types.Range(types.Position(12, 27), types.Position(12, 32)),
+    "undefined name 'value'",
+    severity=types.DiagnosticSeverity.Error,
+    source="pyflakes",
+)
+
+
+@pytest_lsp.fixture(config=CONFIG, scope="module")
+async def client(lsp_client: StarChatClient, scripted_openai: ScriptedOpenAI) -> Any:
+    await lsp_client.initialize_session(
+        initialize_params(
+            {"backend": "openai", "backendUrl": scripted_openai.url, "model": "scripted-starchat"}
+        )
+    )
+    assert (await wait_ready(lsp_client))["state"] == "ready"
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def offered(
+    client: StarChatClient, uri: str, range_: types.Range, diagnostics: list[types.Diagnostic]
+) -> dict[str, types.CodeAction]:
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            types.TextDocumentIdentifier(uri), range_, types.CodeActionContext(diagnostics)
+        )
+    )
+    return {a.command.command: a for a in actions or [] if isinstance(a, types.CodeAction) and a.command}
+
+
+async def run(client: StarChatClient, action: types.CodeAction, token: str | None = None) -> Any:
+    assert action.command is not None
+    return as_dict(
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                action.command.command, action.command.arguments, work_done_token=token
+            )
+        )
+    )
+
+
+def cursor(line: int, character: int) -> types.Range:
+    return types.Range(types.Position(line, character), types.Position(line, character))
+
+
+async def test_fix_replaces_the_enclosing_function_with_the_answers_code(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    open_document(client, STATS, STATS_TEXT)
+    actions = await offered(client, STATS, cursor(12, 30), [UNDEFINED])
+    fix = actions["starchat.fix"]
+    assert fix.kind == types.CodeActionKind.QuickFix and list(fix.diagnostics or []) == [UNDEFINED]
+    assert set(actions) == {f"starchat.{n}" for n in ("explain", "fix", "writeTests", "addDocstring", "improve")}
+
+    scripted_openai.answer(
+        "The loop is fine; the name is wrong.\n\n```python\n"
+        "def mean(self, values):\n    total = 0\n    for v in values:\n        total += v\n"
+        "    return total / len(values)\n```\n\nI changed `value` to `values`."
+    )
+    client.edits.clear()
+    result = await run(client, fix, token="fix-progress")
+
+    assert result == {"applied": True, "text": result["text"]}
+    prompt = scripted_openai.last_user_message()
+    assert "- line 13: undefined name 'value' (pyflakes)" in prompt
+    assert "def mean(self, values):" in prompt and "def area" not in prompt
+    assert "`pkg/stats.py`" in prompt
+    (params,) = client.edits
+    change = params.edit.document_changes[0]
+    assert change.text_document.version == 1  # versioned: the editor rejects a stale edit
+    (edit,) = text_edits(params.edit, STATS)
+    assert edit.range == types.Range(types.Position(8, 0), types.Position(12, 33))
+    assert apply(STATS_TEXT, edit) == STATS_TEXT.replace("len(value)", "len(values)")
+    reports = client.progress_reports["fix-progress"]
+    assert isinstance(reports[0], types.WorkDoneProgressBegin)
+    assert reports[0].title == "StarChat: Fix" and isinstance(reports[-1], types.WorkDoneProgressEnd)
+
+
+async def test_fix_is_offered_only_for_diagnostics_and_only_filters_kinds(
+    client: StarChatClient,
+) -> None:
+    open_document(client, STATS, STATS_TEXT)
+    plain = await offered(client, STATS, cursor(4, 8), [])
+    assert "starchat.fix" not in plain
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            types.TextDocumentIdentifier(STATS),
+            cursor(12, 30),
+            types.CodeActionContext([UNDEFINED], only=[types.CodeActionKind.Refactor]),
+        )
+    )
+    assert {a.title for a in actions or [] if isinstance(a, types.CodeAction)} == {
+        "StarChat: Add docstring",
+        "StarChat: Improve",
+    }
+
+
+async def test_add_docstring_matches_the_methods_indentation(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    open_document(client, STATS, STATS_TEXT)
+    scripted_openai.answer(
+        '```python\ndef mean(self, values):\n    """The average of `values`."""\n    total = 0\n'
+        "    for v in values:\n        total += v\n    return total / len(value)\n```"
+    )
+    actions = await offered(client, STATS, cursor(9, 4), [])
+    client.edits.clear()
+    assert (await run(client, actions["starchat.addDocstring"]))["applied"] is True
+    (edit,) = text_edits(client.edits[0].edit, STATS)
+    assert apply(STATS_TEXT, edit) == STATS_TEXT.replace(
+        "def mean(self, values):\n", 'def mean(self, values):\n        """The average of `values`."""\n'
+    )
+
+
+async def test_improve_replaces_exactly_a_selection_after_emoji_and_cjk(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    uri = f"{WORKSPACE}/labels.py"
+    line = 'label = "😀 你好 🚀"; total = add(1, 2) + add(3, 4)'
+    text = f"from calc import add\n{line}\n"
+    open_document(client, uri, text)
+    start = units(line[: line.index("add(1")], "utf-16")
+    end = start + units("add(1, 2) + add(3, 4)", "utf-16")
+    assert start == line.index("add(1") + 2  # each emoji is two UTF-16 units, CJK one
+    selection = types.Range(types.Position(1, start), types.Position(1, end))
+
+    scripted_openai.answer("Use sum:\n```python\nsum([add(1, 2), add(3, 4)])\n```")
+    actions = await offered(client, uri, selection, [])
+    client.edits.clear()
+    assert (await run(client, actions["starchat.improve"]))["applied"] is True
+    assert "```python\nadd(1, 2) + add(3, 4)\n```" in scripted_openai.last_user_message()
+    (edit,) = text_edits(client.edits[0].edit, uri)
+    assert edit.range == selection
+    assert apply(text, edit) == text.replace("add(1, 2) + add(3, 4)", "sum([add(1, 2), add(3, 4)])")
+
+
+async def test_chat_context_is_the_exact_selection_in_utf16(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    uri = f"{WORKSPACE}/greet.py"
+    line = "msg = '𝒳😀 こんにちは'; n = len(msg)"
+    open_document(client, uri, f"{line}\n")
+    start = units(line[: line.index("len(")], "utf-16")
+    assert column(line, start, "utf-16") == line.index("len(")
+    result = as_dict(
+        await client.protocol.send_request_async(
+            protocol.CHAT,
+            {
+                "message": "What does this return?",
+                "context": {"uri": uri, "range": lsp_range((0, start), (0, start + 8))},
+            },
+        )
+    )
+    assert result["text"] == "OK."
+    sent = scripted_openai.last_user_message()
+    assert sent.startswith("What does this return?")
+    assert "```python\nlen(msg)\n```" in sent and "`greet.py` (python)" in sent
+
+
+async def test_write_tests_creates_the_test_file_then_appends(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    open_document(client, STATS, STATS_TEXT)
+    actions = await offered(client, STATS, cursor(4, 8), [])
+    tests = "```python\nfrom pkg.stats import area\n\n\ndef test_area():\n    assert area(0) == 0\n```"
+    scripted_openai.answer(tests)
+    client.edits.clear()
+    assert (await run(client, actions["starchat.writeTests"]))["applied"] is True
+    prompt = scripted_openai.last_user_message()
+    assert "imports the code from `pkg.stats`" in prompt and "with pytest" in prompt
+    test_uri = f"{WORKSPACE}/pkg/test_stats.py"
+    create, insert = client.edits[0].edit.document_changes
+    assert isinstance(create, types.CreateFile) and create.uri == test_uri
+    assert insert.edits[0].new_text == "from pkg.stats import area\n\n\ndef test_area():\n    assert area(0) == 0\n"
+
+    existing = "import pytest\n"
+    open_document(client, test_uri, existing, version=3)
+    scripted_openai.answer("```python\ndef test_area_one():\n    assert area(1) > 3\n```")
+    assert (await run(client, actions["starchat.writeTests"]))["applied"] is True
+    (append,) = client.edits[1].edit.document_changes
+    assert append.text_document.version == 3
+    assert apply(existing, append.edits[0]) == (
+        "import pytest\n\n\ndef test_area_one():\n    assert area(1) > 3\n"
+    )
+
+
+async def test_explain_returns_the_answer_and_continues_as_a_chat(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    open_document(client, STATS, STATS_TEXT)
+    actions = await offered(client, STATS, cursor(4, 8), [])
+    scripted_openai.answer("It computes the area of a circle.", "Because A = πr².")
+    client.messages.clear()
+    result = await run(client, actions["starchat.explain"])
+    assert result["text"] == "It computes the area of a circle."
+    assert [m.message for m in client.messages] == ["It computes the area of a circle."]
+    follow = as_dict(
+        await client.protocol.send_request_async(
+            protocol.CHAT, {"message": "Why?", "conversationId": result["conversationId"]}
+        )
+    )
+    assert follow["text"] == "Because A = πr²."
+    history = scripted_openai.requests[-1]["messages"]
+    assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]
+    assert history[1]["content"].startswith("Explain what this python code from `pkg/stats.py`")
+    assert history[2]["content"] == "It computes the area of a circle."
+
+
+async def test_answer_without_code_changes_nothing_and_says_why(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    open_document(client, STATS, STATS_TEXT)
+    actions = await offered(client, STATS, cursor(12, 30), [UNDEFINED])
+    scripted_openai.answer("I think it is fine as it is.")
+    client.edits.clear()
+    client.messages.clear()
+    result = await run(client, actions["starchat.fix"])
+    assert result["applied"] is False and "held no code block" in result["message"]
+    assert client.edits == []
+    assert client.messages[-1].type == types.MessageType.Warning
+    assert "held no code block" in client.messages[-1].message
+
+
+async def test_no_edit_when_the_document_changed_meanwhile(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    open_document(client, STATS, STATS_TEXT, version=1)
+    actions = await offered(client, STATS, cursor(4, 8), [])
+    scripted_openai.answer("```python\ndef area(r):\n    return math.pi * r * r\n```", delay=0.5)
+    client.edits.clear()
+    running = asyncio.ensure_future(run(client, actions["starchat.improve"]))
+    await asyncio.sleep(0.2)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=2, uri=STATS),
+            [types.TextDocumentContentChangePartial(cursor(0, 0), "# edited\n")],
+        )
+    )
+    result = await running
+    assert result["applied"] is False and "document changed" in result["message"]
+    assert client.edits == []
+
+
+async def test_an_edit_the_editor_refuses_is_reported(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    open_document(client, STATS, STATS_TEXT)
+    actions = await offered(client, STATS, cursor(4, 8), [])
+    scripted_openai.answer("```python\ndef area(r):\n    return math.pi * r * r\n```")
+    client.apply_edits = False
+    try:
+        result = await run(client, actions["starchat.improve"])
+    finally:
+        client.apply_edits = True
+    assert result["applied"] is False and "did not apply" in result["message"]
+
+
+async def test_nothing_in_a_document_is_executed(
+    client: StarChatClient, scripted_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    marker = tmp_path / "executed"
+    payload = f"__import__('pathlib').Path({str(marker)!r}).write_text('x')"
+    uri = f"{WORKSPACE}/evil.py"
+    text = f"{payload}\n\n\ndef f():\n    {payload}\n    return eval('1')\n"
+    open_document(client, uri, text)
+    for name, range_ in (("explain", cursor(4, 6)), ("fix", cursor(0, 3)), ("writeTests", None)):
+        actions = await offered(client, uri, range_ or cursor(5, 4), [UNDEFINED])
+        scripted_openai.answer("```python\npass\n```")
+        await run(client, actions[f"starchat.{name}"])
+    await client.protocol.send_request_async(
+        protocol.CHAT, {"message": "What is this?", "context": {"uri": uri}}
+    )
+    assert not marker.exists()
