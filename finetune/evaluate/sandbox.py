@@ -20,6 +20,7 @@ the isolation here comes from the kernel, in layers:
 without user namespaces). Linux only.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -202,10 +203,8 @@ class Sandbox:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 

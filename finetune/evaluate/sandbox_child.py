@@ -20,6 +20,7 @@ score is only as honest as the code it runs.
 """
 
 import builtins
+import contextlib
 import ctypes
 import errno
 import json
@@ -81,7 +82,7 @@ _MS_PRIVATE = 1 << 18
 
 
 class _MountAttr(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 (ctypes reads the class attribute)
+    _fields_ = [
         ("attr_set", ctypes.c_uint64),
         ("attr_clr", ctypes.c_uint64),
         ("propagation", ctypes.c_uint64),
@@ -137,7 +138,7 @@ def _install_seccomp() -> None:
     buffer = ctypes.create_string_buffer(code, len(code))
 
     class _Prog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]  # noqa: RUF012
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     prog = _Prog(len(code) // 8, ctypes.addressof(buffer))
     libc = _libc()
@@ -159,6 +160,7 @@ def _readonly_except(workdir: str) -> None:
             _SYS_MOUNT_SETATTR, _AT_FDCWD, target, flags, ctypes.byref(attr), ctypes.sizeof(attr)
         )
         _check(result, "remount read-only")
+    os.chdir(workdir)  # the old working directory is the read-only one under the bind mount
 
 
 def _set_limits(limits: dict[str, int]) -> None:
@@ -184,10 +186,8 @@ def _redirect_stdio() -> int:
 
 def _report(fd: int, result: dict[str, str]) -> None:
     """Write the result line; a program that closed the descriptor leaves no result."""
-    try:
+    with contextlib.suppress(OSError):
         os.write(fd, (json.dumps(result) + "\n").encode())
-    except OSError:
-        pass
 
 
 def _describe(exc: BaseException) -> str:
