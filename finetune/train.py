@@ -8,13 +8,14 @@ DeepSpeed ZeRO-3: the Trainer's `deepspeed` setting is the only switch, and the 
 
 import os
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from starchat.finetune import rundir
 from starchat.finetune.config import Recipe
 from starchat.finetune.data import Dialogues, load_dialogues
 from starchat.finetune.errors import FinetuneError
-from starchat.finetune.labels import tokenize_dialogues
+from starchat.finetune.labels import TokenStats, tokenize_dialogues
 from starchat.finetune.modeling import (
     context_length,
     load_model,
@@ -22,7 +23,13 @@ from starchat.finetune.modeling import (
     load_tokenizer,
     lora_config,
 )
-from starchat.finetune.packing import pack, packing_stats, trainer_batches, write_examples
+from starchat.finetune.packing import (
+    PackingStats,
+    pack,
+    packing_stats,
+    trainer_batches,
+    write_examples,
+)
 from starchat.finetune.report import perplexity, plot_loss_curve, write_metrics
 from starchat.finetune.sample import sample_answer
 
@@ -71,28 +78,18 @@ def train(recipe: Recipe) -> int:
     _init_distributed(recipe)
     args = recipe.sft_config()
     main = args.process_index == 0
-    say = print if main else _silent
+    say: Callable[[str], None] = print if main else _silent
     say(dialogues.summary())
     if args.should_save:
         rundir.start_run(recipe)
 
-    tokenizer, added_tokens = load_tokenizer(recipe.model.model_name_or_path or "")
-    strategy = str(recipe.training["packing_strategy"])
-    train_set, stats = tokenize_dialogues(dialogues.train, tokenizer, recipe.max_length, "train")
-    say(stats.summary(recipe.max_length, strategy))
-    eval_set = None
-    if dialogues.eval:
-        eval_set, _ = tokenize_dialogues(dialogues.eval, tokenizer, recipe.max_length, "eval")
-
-    model = load_model(recipe.model, tokenizer)
-    trainer = _trainer(recipe, args, model, tokenizer, added_tokens, train_set, eval_set)
-    packed = packing_stats(trainer.train_dataset, recipe.max_length)
-    say(packed.summary())
+    prepared = build_trainer(recipe, args, dialogues, say)
+    trainer, tokenizer, stats, packed = prepared
     if resume is not None:
         say(f"resuming from {resume}")
 
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    evaluation = _final_evaluation(trainer) if eval_set is not None else {}
+    evaluation = _final_evaluation(trainer) if trainer.eval_dataset is not None else {}
     final = _save(trainer, tokenizer, recipe)
     answer = None
     if recipe.run.sample_prompt:
@@ -115,19 +112,29 @@ def train(recipe: Recipe) -> int:
     return 0
 
 
-def _trainer(
-    recipe: Recipe,
-    args: "SFTConfig",
-    model: "PreTrainedModel",
-    tokenizer: "PreTrainedTokenizerBase",
-    added_tokens: list[int],
-    train_set: Any,
-    eval_set: Any,
-) -> "SFTTrainer":
+class Prepared(NamedTuple):
+    trainer: "SFTTrainer"
+    tokenizer: "PreTrainedTokenizerBase"
+    tokens: TokenStats
+    packing: PackingStats
+
+
+def build_trainer(
+    recipe: Recipe, args: "SFTConfig", dialogues: Dialogues, say: Callable[[str], None]
+) -> Prepared:
+    """Tokenizer, labelled data, model and TRL's trainer (which packs the data)."""
     from trl import SFTTrainer
 
+    tokenizer, added_tokens = load_tokenizer(recipe.model.model_name_or_path or "")
+    strategy = str(recipe.training["packing_strategy"])
+    train_set, stats = tokenize_dialogues(dialogues.train, tokenizer, recipe.max_length, "train")
+    say(stats.summary(recipe.max_length, strategy))
+    eval_set = None
+    if dialogues.eval:
+        eval_set, _ = tokenize_dialogues(dialogues.eval, tokenizer, recipe.max_length, "eval")
+    model = load_model(recipe.model, tokenizer)
     peft = lora_config(recipe.model, model, added_tokens) if recipe.model.use_peft else None
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -135,6 +142,9 @@ def _trainer(
         processing_class=tokenizer,
         peft_config=peft,
     )
+    packed = packing_stats(trainer.train_dataset, recipe.max_length)
+    say(packed.summary())
+    return Prepared(trainer, tokenizer, stats, packed)
 
 
 def _final_evaluation(trainer: "SFTTrainer") -> dict[str, float]:
