@@ -16,6 +16,7 @@ from starchat.server.engine import (
     EngineError,
     EngineSettings,
     GenerationRequest,
+    PromptTooLongError,
     Sampling,
     create_engine,
 )
@@ -66,6 +67,15 @@ async def load(engine: Engine, what: str) -> None:
         raise EvalError(f"{what}: {error}") from error
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A model's reply; `error` says why it is empty when the question did not fit."""
+
+    text: str
+    generated_tokens: int | None
+    error: str | None = None
+
+
 async def ask(
     engine: Engine,
     messages: list[Message],
@@ -74,8 +84,12 @@ async def ask(
     temperature: float,
     seed: int | None = None,
     enough: Callable[[str], bool] | None = None,
-) -> tuple[str, int | None]:
-    """The answer and its generated-token count (None when `enough(text)` stopped it early)."""
+) -> Answer:
+    """The reply; generation stops early once `enough(text)` holds (token count then None).
+
+    A question too long for the model's context is an empty answer with an `error`, so
+    one long prompt does not end a run; any other engine failure does (`EvalError`).
+    """
     request = GenerationRequest(
         messages, Sampling(max_new_tokens=max_new_tokens, temperature=temperature), seed=seed
     )
@@ -90,8 +104,10 @@ async def ask(
                     break
             else:
                 tokens = item.generated_tokens
+    except PromptTooLongError as error:
+        return Answer("", None, str(error))
     except EngineError as error:
         raise EvalError(str(error)) from error
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
-    return text, tokens
+    return Answer(text, tokens)

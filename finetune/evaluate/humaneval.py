@@ -252,7 +252,7 @@ async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
         try:
             for task, index in todo:
                 began = time.perf_counter()
-                answer, tokens = await ask(
+                answer = await ask(
                     engine,
                     chat(question(task)),
                     max_new_tokens=options.max_new_tokens,
@@ -263,11 +263,13 @@ async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
                 record = {
                     "task_id": task.task_id,
                     "sample": index,
-                    "completion": completion_from_answer(task, answer),
-                    "answer": answer,
-                    "generated_tokens": tokens,
+                    "completion": completion_from_answer(task, answer.text),
+                    "answer": answer.text,
+                    "generated_tokens": answer.generated_tokens,
                     "generation_s": round(time.perf_counter() - began, 3),
                 }
+                if answer.error:
+                    record["error"] = answer.error
                 recorder.submit(task, record)
         finally:
             await recorder.drain()

@@ -142,15 +142,20 @@ async def _answer_all(
         bar = _progress(len(prompts), len(prompts) - len(todo), f"answers {side.upper()}")
         try:
             for prompt in todo:
-                answer, tokens = await ask(
+                answer = await ask(
                     engine,
                     chat(prompt.prompt),
                     max_new_tokens=options.max_new_tokens,
                     temperature=options.temperature,
                     seed=options.seed,
                 )
-                run.append(name, {"id": prompt.id, "answer": answer, "generated_tokens": tokens})
-                answers[prompt.id] = answer
+                record = {
+                    "id": prompt.id,
+                    "answer": answer.text,
+                    "generated_tokens": answer.generated_tokens,
+                }
+                run.append(name, record | ({"error": answer.error} if answer.error else {}))
+                answers[prompt.id] = answer.text
                 bar.update(1)
         finally:
             bar.close()
@@ -162,17 +167,19 @@ async def _verdict(
     judge: Engine, messages: list[Message], max_new_tokens: int
 ) -> tuple[str, tuple[float, float] | None, int]:
     """The judge's reply, its scores and the attempts it took (a second one after a bad reply)."""
-    reply, _ = await ask(judge, messages, max_new_tokens=max_new_tokens, temperature=0.0)
-    scores = parse_scores(reply)
+    first = await ask(judge, messages, max_new_tokens=max_new_tokens, temperature=0.0)
+    if first.error:  # the pair does not fit the judge's context: nothing to retry
+        return first.error, None, 1
+    scores = parse_scores(first.text)
     if scores is not None:
-        return reply, scores, 1
+        return first.text, scores, 1
     follow_up: list[Message] = [
         *messages,
-        {"role": "assistant", "content": reply},
+        {"role": "assistant", "content": first.text},
         {"role": "user", "content": read_text(JUDGE_RETRY).strip()},
     ]
-    retry, _ = await ask(judge, follow_up, max_new_tokens=max_new_tokens, temperature=0.0)
-    return retry, parse_scores(retry), 2
+    retry = await ask(judge, follow_up, max_new_tokens=max_new_tokens, temperature=0.0)
+    return retry.error or retry.text, parse_scores(retry.text), 2
 
 
 async def _judge_all(

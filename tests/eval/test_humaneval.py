@@ -174,3 +174,14 @@ def test_a_missing_model_is_a_message(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     assert status == 2
     assert "No model directory at" in capsys.readouterr().err
+
+
+def test_a_question_longer_than_the_context_is_a_failed_sample(tmp_path: Path) -> None:
+    from tests.tiny_model import build_tiny_starchat
+
+    short = build_tiny_starchat(tmp_path / "short-context", n_positions=64)
+    out = tmp_path / "out"
+    assert main(["humaneval", "--model", str(short), "--limit", "2", "--out", str(out)]) == 0
+    rows = records(out)
+    assert len(rows) == 2
+    assert all(not r["passed"] and r["answer"] == "" and "token window" in r["error"] for r in rows)
