@@ -68,7 +68,7 @@ def replace_edit(document: Document, span: Span, text: str, versioned: bool) -> 
 
 
 @dataclass(frozen=True)
-class TestFile:
+class UnitTestFile:
     uri: str
     module: str
     """How the tests import the code under test."""
@@ -86,7 +86,7 @@ _TEST_CONVENTIONS = {
 }
 
 
-def test_file_for(uri: str, relative: str, language: str) -> TestFile:
+def unit_test_file(uri: str, relative: str, language: str) -> UnitTestFile:
     """Where tests for the document at `uri` (`relative` to its workspace) go."""
     parsed = urlparse(uri)
     folder, name = posixpath.split(parsed.path)
@@ -99,11 +99,11 @@ def test_file_for(uri: str, relative: str, language: str) -> TestFile:
         module = module.removeprefix("src.")
     else:
         module = f"./{stem}"
-    return TestFile(test_uri, module, framework)
+    return UnitTestFile(test_uri, module, framework)
 
 
-def test_file_edit(
-    test: TestFile,
+def unit_test_edit(
+    test: UnitTestFile,
     code: str,
     existing: Document | None,
     encoding: str,

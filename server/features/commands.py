@@ -29,12 +29,12 @@ from starchat.server.context import Target, editor_context, fit_code
 from starchat.server.conversations import Conversation
 from starchat.server.documents import Document
 from starchat.server.edits import (
-    TestFile,
+    UnitTestFile,
     replace_edit,
     replacement,
     supports_document_changes,
-    test_file_edit,
-    test_file_for,
+    unit_test_edit,
+    unit_test_file,
 )
 from starchat.server.errors import UserInputError, guarded
 from starchat.server.params import CommandArguments, parse
@@ -80,7 +80,7 @@ async def run_action(
             f"Nothing to {action.title.removeprefix('StarChat: ').lower()}: select some code or "
             "put the cursor inside a function"
         )
-    test = test_file_for(document.uri, context.path, context.language)
+    test = unit_test_file(document.uri, context.path, context.language)
     slots = context.slots(module=test.module, test_framework=test.framework)
     version = document.version
     conversation = ls.conversations.start() if action.result == "answer" else Conversation("")
@@ -148,12 +148,12 @@ async def _replace(
 
 
 async def _write_tests(
-    ls: "StarChatServer", action: Action, test: TestFile, language: str, answer: str
+    ls: "StarChatServer", action: Action, test: UnitTestFile, language: str, answer: str
 ) -> dict[str, Any]:
     code = extract_code(answer, language)
     if code is None or not code.strip():
         return _not_applied(ls, action, answer, "its answer held no code block")
-    edit = test_file_edit(
+    edit = unit_test_edit(
         test, code, ls.documents.find(test.uri), ls.documents.encoding, ls.client_capabilities
     )
     return await _apply(ls, action, edit, answer)

@@ -77,9 +77,7 @@ async def test_answer_streams_as_partial_results(client: StarChatClient) -> None
 
 async def test_conversation_remembers_earlier_turns(client: StarChatClient) -> None:
     first = await chat(client, message="Remember the number 42.")
-    second = await chat(
-        client, message="Which number?", conversationId=first["conversationId"]
-    )
+    second = await chat(client, message="Which number?", conversationId=first["conversationId"])
     fresh = await chat(client, message="Which number?")
     assert second["conversationId"] == first["conversationId"] != fresh["conversationId"]
     # The second turn's prompt holds the first question and its whole answer.
@@ -135,7 +133,9 @@ async def test_cancel_stops_decoding_within_a_token(client: StarChatClient) -> N
     assert error.value.code == -32800
     # Chunks already in the pipe still arrive; none is decoded after the cancel lands.
     last_chunk_ms = (client.partial["cancel-1"][-1][0] - cancelled_at) * 1e3
-    print(f"cancel → last chunk {last_chunk_ms:.2f} ms, → cancelled response {(answered_at - cancelled_at) * 1e3:.1f} ms")
+    print(
+        f"cancel → last chunk {last_chunk_ms:.2f} ms, → cancelled response {(answered_at - cancelled_at) * 1e3:.1f} ms"
+    )
     assert last_chunk_ms < 20
     assert answered_at - cancelled_at < 0.5
     # Decoding stopped: the server process goes idle (a running decode keeps a core busy).

@@ -73,7 +73,9 @@ async def offered(
             types.TextDocumentIdentifier(uri), range_, types.CodeActionContext(diagnostics)
         )
     )
-    return {a.command.command: a for a in actions or [] if isinstance(a, types.CodeAction) and a.command}
+    return {
+        a.command.command: a for a in actions or [] if isinstance(a, types.CodeAction) and a.command
+    }
 
 
 async def run(client: StarChatClient, action: types.CodeAction, token: str | None = None) -> Any:
@@ -98,7 +100,9 @@ async def test_fix_replaces_the_enclosing_function_with_the_answers_code(
     actions = await offered(client, STATS, cursor(12, 30), [UNDEFINED])
     fix = actions["starchat.fix"]
     assert fix.kind == types.CodeActionKind.QuickFix and list(fix.diagnostics or []) == [UNDEFINED]
-    assert set(actions) == {f"starchat.{n}" for n in ("explain", "fix", "writeTests", "addDocstring", "improve")}
+    assert set(actions) == {
+        f"starchat.{n}" for n in ("explain", "fix", "writeTests", "addDocstring", "improve")
+    }
 
     scripted_openai.answer(
         "The loop is fine; the name is wrong.\n\n```python\n"
@@ -121,7 +125,9 @@ async def test_fix_replaces_the_enclosing_function_with_the_answers_code(
     assert apply(STATS_TEXT, edit) == STATS_TEXT.replace("len(value)", "len(values)")
     reports = client.progress_reports["fix-progress"]
     assert isinstance(reports[0], types.WorkDoneProgressBegin)
-    assert reports[0].title == "StarChat: Fix" and isinstance(reports[-1], types.WorkDoneProgressEnd)
+    assert reports[0].title == "StarChat: Fix" and isinstance(
+        reports[-1], types.WorkDoneProgressEnd
+    )
 
 
 async def test_fix_is_offered_only_for_diagnostics_and_only_filters_kinds(
@@ -156,7 +162,8 @@ async def test_add_docstring_matches_the_methods_indentation(
     assert (await run(client, actions["starchat.addDocstring"]))["applied"] is True
     (edit,) = text_edits(client.edits[0].edit, STATS)
     assert apply(STATS_TEXT, edit) == STATS_TEXT.replace(
-        "def mean(self, values):\n", 'def mean(self, values):\n        """The average of `values`."""\n'
+        "def mean(self, values):\n",
+        'def mean(self, values):\n        """The average of `values`."""\n',
     )
 
 
@@ -210,7 +217,9 @@ async def test_write_tests_creates_the_test_file_then_appends(
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
     actions = await offered(client, STATS, cursor(4, 8), [])
-    tests = "```python\nfrom pkg.stats import area\n\n\ndef test_area():\n    assert area(0) == 0\n```"
+    tests = (
+        "```python\nfrom pkg.stats import area\n\n\ndef test_area():\n    assert area(0) == 0\n```"
+    )
     scripted_openai.answer(tests)
     client.edits.clear()
     assert (await run(client, actions["starchat.writeTests"]))["applied"] is True
@@ -219,7 +228,10 @@ async def test_write_tests_creates_the_test_file_then_appends(
     test_uri = f"{WORKSPACE}/pkg/test_stats.py"
     create, insert = client.edits[0].edit.document_changes
     assert isinstance(create, types.CreateFile) and create.uri == test_uri
-    assert insert.edits[0].new_text == "from pkg.stats import area\n\n\ndef test_area():\n    assert area(0) == 0\n"
+    assert (
+        insert.edits[0].new_text
+        == "from pkg.stats import area\n\n\ndef test_area():\n    assert area(0) == 0\n"
+    )
 
     existing = "import pytest\n"
     open_document(client, test_uri, existing, version=3)

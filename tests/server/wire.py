@@ -75,10 +75,12 @@ class RawServer:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
 
     async def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30, since: int = 0
     ) -> dict[str, Any]:
+        """The first message (from index `since` on) that matches."""
+
         async def find() -> dict[str, Any]:
-            seen = 0
+            seen = since
             while True:
                 for message in self.messages[seen:]:
                     if predicate(message):
@@ -92,9 +94,7 @@ class RawServer:
         return await asyncio.wait_for(find(), timeout)
 
     async def response(self, msg_id: Any, timeout: float = 30) -> dict[str, Any]:
-        return await self.wait_for(
-            lambda m: m.get("id") == msg_id and "method" not in m, timeout
-        )
+        return await self.wait_for(lambda m: m.get("id") == msg_id and "method" not in m, timeout)
 
     async def call(self, method: str, params: Any = None, timeout: float = 30) -> dict[str, Any]:
         return await self.response(self.request(method, params), timeout)
