@@ -233,6 +233,7 @@ def build_parser() -> "HfArgumentParser":
     parser = HfArgumentParser(
         [*_ARGUMENT_CLASSES, SFTConfig],  # type: ignore[list-item]
         prog="starchat finetune",
+        allow_abbrev=False,  # a typo such as --max_step must not pass as --max_steps
         description="Fine-tune a StarCoder-family model on dialogues (StarChat-alpha recipe). "
         "Settings come from RECIPE.yaml; --field value overrides it.",
     )

@@ -99,7 +99,8 @@ def load_dialogues(args: DataArguments, seed: int) -> Dialogues:
     train, held_out = kept["train"], kept.get("eval")
     if held_out is None:
         train, held_out = _hold_out(train, args.eval_fraction, seed)
-        reports["train"].dropped["held out for eval"] += len(held_out)
+        if held_out:
+            reports["train"].dropped["held out for eval"] += len(held_out)
     eval_keys = {dialogue_key(m) for m in held_out}
     disjoint = [m for m in train if dialogue_key(m) not in eval_keys]
     if len(disjoint) < len(train):

@@ -2,6 +2,7 @@
 an interrupted run resumed, and the one-process LoRA recipe. The output must serve as is."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -56,6 +57,12 @@ def test_zero3_run_trains_on_two_ranks(zero3_run: Path, base_model_dir: Path) ->
     losses = _losses(zero3_run)
     assert sorted(losses) == list(range(1, 11))
     assert losses[10] < losses[1] - 0.2, losses
+    # The Trainer's cosine schedule ran under DeepSpeed (no DS scheduler replaced it): one
+    # warmup step (3 % of 10, rounded up), then lr·½(1+cos(π·t/9)) down to the last step.
+    rates = {e["step"]: e["learning_rate"] for e in metrics["log_history"] if "loss" in e}
+    for step in range(2, 11):
+        cosine = 3e-3 * 0.5 * (1 + math.cos(math.pi * (step - 2) / 9))
+        assert rates[step] == pytest.approx(cosine, rel=1e-5), step
     assert metrics["eval"]["eval_loss"] > 0
     assert metrics["eval"]["perplexity"] == pytest.approx(
         2.718281828 ** metrics["eval"]["eval_loss"]
