@@ -98,6 +98,7 @@ export const vscodeStub = {
     }),
   },
   StatusBarAlignment: { Left: 1, Right: 2 },
+  LogLevel: { Off: 0, Trace: 1, Debug: 2, Info: 3, Warning: 4, Error: 5 },
   ThemeColor: class {
     constructor(readonly id: string) {}
   },

@@ -89,6 +89,8 @@ export class CodeServer {
         '--disable-update-check',
         '--user-data-dir', this.userData,
         '--extensions-dir', this.extensions,
+        // E2E_LOG_LEVEL=trace also records the LSP traffic (with starchat.trace.server).
+        '--log', process.env['E2E_LOG_LEVEL'] ?? 'info',
       ],
       { env: this.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -148,6 +150,17 @@ export class CodeServer {
 
   get serverLog(): string {
     return this.log;
+  }
+
+  /** Copy the extension's log ("StarChat" output channel) and code-server's output to `dir`. */
+  saveLogs(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    const logs = path.join(this.userData, 'logs');
+    const found = fs.existsSync(logs) ? (fs.readdirSync(logs, { recursive: true }) as string[]) : [];
+    for (const file of found.filter((f) => path.basename(f).endsWith('StarChat.log'))) {
+      fs.copyFileSync(path.join(logs, file), path.join(dir, 'starchat-extension.log'));
+    }
+    fs.writeFileSync(path.join(dir, 'code-server.log'), this.log);
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,14 @@
 /**
  * Code actions: the server offers them in the lightbulb as `starchat.<action>` commands. The
- * language client would run them and drop their result; this middleware instead shows
- * Explain's answer in the chat panel (so the user can ask follow-ups in the same
- * conversation) and wraps the editing actions, whose result arrives as the server's
- * `workspace/applyEdit`, in a cancellable progress notification.
+ * language client would run them and drop their result; this middleware shows Explain's answer
+ * in the chat panel instead (the user can ask follow-ups in the same conversation, and Stop
+ * cancels it). The editing actions run as they are: the server shows a cancellable progress
+ * bar, sends the edit as `workspace/applyEdit`, and says so itself when nothing was applied;
+ * only a failure needs reporting here.
  */
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient, type Middleware } from 'vscode-languageclient/node';
-import { LSPErrorCodes, ResponseError, type CancellationToken } from 'vscode-languageserver-protocol';
+import { CancellationToken, LSPErrorCodes, ResponseError } from 'vscode-languageserver-protocol';
 
 import { describeError, type Logger } from '../common/logger';
 import { ACTIONS, commandFor, type ActionArgs, type ActionName, type ExplainResult } from '../common/protocol';
@@ -15,12 +16,12 @@ import { describeLocation } from './location';
 import type { ChatPanel } from './panel';
 import type { ChatSession } from './session';
 
-const PROGRESS_TITLES: Record<ActionName, string> = {
-  explain: 'Explaining',
-  fix: 'Fixing',
-  writeTests: 'Writing tests',
-  addDocstring: 'Adding a docstring',
-  improve: 'Improving',
+const TITLES: Record<ActionName, string> = {
+  explain: 'Explain',
+  fix: 'Fix',
+  writeTests: 'Write tests',
+  addDocstring: 'Add docstring',
+  improve: 'Improve',
 };
 
 export function actionFor(command: string): ActionName | undefined {
@@ -34,6 +35,8 @@ export interface ActionDeps {
   logger: Logger;
 }
 
+type Run = (token: CancellationToken) => Promise<unknown>;
+
 export function actionMiddleware(deps: ActionDeps): Middleware {
   return {
     executeCommand: async (command, args, next) => {
@@ -42,8 +45,8 @@ export function actionMiddleware(deps: ActionDeps): Middleware {
       if (!action || !client) {
         return next(command, args);
       }
-      const run = (token: CancellationToken): Promise<unknown> =>
-        client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token);
+      deps.logger.debug(`Running ${command} ${JSON.stringify(args)}`);
+      const run: Run = (token) => client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token);
       if (action === 'explain') {
         return explain(deps, args[0] as ActionArgs | undefined, run);
       }
@@ -52,11 +55,7 @@ export function actionMiddleware(deps: ActionDeps): Middleware {
   };
 }
 
-async function explain(
-  deps: ActionDeps,
-  target: ActionArgs | undefined,
-  run: (token: CancellationToken) => Promise<unknown>,
-): Promise<void> {
+async function explain(deps: ActionDeps, target: ActionArgs | undefined, run: Run): Promise<void> {
   const where = target ? describeLocation(target.uri, target.range) : 'the selection';
   await deps.panel().reveal(false);
   await deps.session().run(`Explain ${where}`, undefined, async (_onChunk, token) => {
@@ -68,22 +67,16 @@ async function explain(
   });
 }
 
-async function edit(
-  deps: ActionDeps,
-  action: ActionName,
-  run: (token: CancellationToken) => Promise<unknown>,
-): Promise<void> {
+async function edit(deps: ActionDeps, action: ActionName, run: Run): Promise<unknown> {
   try {
-    await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `StarChat: ${PROGRESS_TITLES[action]}…`, cancellable: true },
-      (_progress, token) => run(token),
-    );
+    return await run(CancellationToken.None);
   } catch (error) {
     if (error instanceof ResponseError && error.code === LSPErrorCodes.RequestCancelled) {
-      return;
+      return undefined;
     }
-    const message = `StarChat: ${PROGRESS_TITLES[action].toLowerCase()} failed: ${describeError(error)}`;
+    const message = `StarChat: ${TITLES[action]} failed: ${describeError(error)}`;
     deps.logger.error(message);
     void vscode.window.showErrorMessage(message);
+    return undefined;
   }
 }

@@ -2,8 +2,8 @@
  * An `@starchat` participant for VS Code's built-in Chat view, where that API exists (it needs
  * a chat UI, which plain VS Code builds without a chat extension may not show). The webview
  * panel stays the main surface; this is the same server behind another door: plain questions
- * stream through `starchat/chat`, and /explain, /fix, /tests and /doc run the code actions on
- * the active editor's selection.
+ * stream through `starchat/chat` with the active editor's selection as context, and /explain,
+ * /fix, /tests and /doc run the code actions on it.
  */
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
@@ -11,7 +11,7 @@ import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclien
 import { describeError } from '../common/logger';
 import { commandFor, type ActionArgs, type ActionName, type ExplainResult } from '../common/protocol';
 import type { ChatBackend } from './session';
-import { selectionContext } from './selection';
+import { selectionContext, selectionRange } from './selection';
 
 export const PARTICIPANT_ID = 'starchat.assistant';
 
@@ -41,12 +41,11 @@ export function registerParticipant(
     const action = request.command ? SLASH_COMMANDS[request.command] : undefined;
     try {
       if (action) {
-        if (!editor || editor.selection.isEmpty) {
-          response.markdown(`Select some code in an editor first, then run /${request.command}.`);
+        if (!editor) {
+          response.markdown(`Open a file and select code (or put the cursor in a function), then run /${request.command}.`);
           return;
         }
-        const { context } = selectionContext(editor);
-        const args: ActionArgs = { uri: context.uri, range: context.range! };
+        const args: ActionArgs = { uri: editor.document.uri.toString(), range: selectionRange(editor) };
         response.progress('StarChat is working…');
         const result = await running.sendRequest(
           ExecuteCommandRequest.type,
@@ -56,7 +55,7 @@ export function registerParticipant(
         response.markdown(action === 'explain' ? (result as ExplainResult).text : 'Done: the edit was applied to the file.');
         return;
       }
-      const params = editor && !editor.selection.isEmpty ? { message: request.prompt, context: selectionContext(editor).context } : { message: request.prompt };
+      const params = editor ? { message: request.prompt, context: selectionContext(editor).context } : { message: request.prompt };
       await backend.chat(params, (text) => response.markdown(text), token);
     } catch (error) {
       if (!token.isCancellationRequested) {

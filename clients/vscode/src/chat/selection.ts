@@ -1,24 +1,28 @@
 /**
- * "Ask StarChat about Selection": attach the editor's selection (or, with nothing selected,
- * the whole file) to the next chat message and put the cursor in the panel's message box.
+ * "Ask StarChat about Selection": attach the editor's selection to the next chat message and
+ * put the cursor in the panel's message box. With nothing selected the cursor goes as an empty
+ * range, which the server widens to the function or class around it.
  */
 import * as vscode from 'vscode';
+import type { Range } from 'vscode-languageserver-protocol';
 
 import type { ChatContext } from '../common/protocol';
 import { describeLocation } from './location';
 import type { ChatPanel } from './panel';
 import type { ChatSession } from './session';
 
+/** The selection as an LSP range (plain JSON: what the server receives). */
+export function selectionRange(editor: vscode.TextEditor): Range {
+  const { start, end } = editor.selection;
+  return {
+    start: { line: start.line, character: start.character },
+    end: { line: end.line, character: end.character },
+  };
+}
+
 export function selectionContext(editor: vscode.TextEditor): { context: ChatContext; label: string } {
   const uri = editor.document.uri.toString();
-  const selection = editor.selection;
-  if (selection.isEmpty) {
-    return { context: { uri }, label: describeLocation(uri) };
-  }
-  const range = {
-    start: { line: selection.start.line, character: selection.start.character },
-    end: { line: selection.end.line, character: selection.end.character },
-  };
+  const range = selectionRange(editor);
   return { context: { uri, range }, label: describeLocation(uri, range) };
 }
 

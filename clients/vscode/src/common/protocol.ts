@@ -11,6 +11,7 @@ import {
   ProgressType,
   RequestType,
   RequestType0,
+  type Diagnostic,
   type Range,
 } from 'vscode-languageserver-protocol';
 
@@ -18,6 +19,10 @@ export const CHAT = 'starchat/chat';
 export const CONVERSATION_DELETE = 'starchat/conversation/delete';
 export const STATUS = 'starchat/status';
 export const CONTEXT_TRIMMED = 'starchat/contextTrimmed';
+
+/** Key under the client's `capabilities.experimental`; `{answerPanel: true}` tells the server
+ * this client shows Explain's answer itself (no `window/showMessage` copy). */
+export const CLIENT_CAPABILITY = 'starchat';
 
 export const REQUESTS = [CHAT, CONVERSATION_DELETE, STATUS] as const;
 export const NOTIFICATIONS = [STATUS, CONTEXT_TRIMMED] as const;
@@ -31,10 +36,13 @@ export function commandFor(action: ActionName): string {
   return `starchat.${action}`;
 }
 
-/** The editor context a chat message is about: a document and optionally a range in it. */
+/** The editor context a chat message is about. Without `range`: the whole document; with an
+ * empty range: the function or class around it. Without `diagnostics`: those the client last
+ * sent with a code-action request. */
 export interface ChatContext {
   uri: string;
   range?: Range;
+  diagnostics?: Diagnostic[];
 }
 
 export interface ChatParams {
@@ -47,14 +55,18 @@ export interface ChatParams {
 
 export interface Usage {
   promptTokens: number;
-  completionTokens: number;
+  generatedTokens: number;
+  timeToFirstToken: number | null;
+  tokensPerSecond: number | null;
+  finishReason: string;
+  droppedMessages: number;
 }
 
 export interface ChatResult {
   conversationId: string;
   text: string;
   usage: Usage;
-  droppedMessages?: number;
+  droppedMessages: number;
 }
 
 /** One streamed piece of an answer: new text, in order. */
@@ -88,13 +100,21 @@ export interface ContextTrimmed {
 export interface ActionArgs {
   uri: string;
   range: Range;
-  diagnostics?: unknown[];
+  diagnostics?: Diagnostic[];
 }
 
-/** What `starchat.explain` returns (the editing actions answer with a workspace edit instead). */
+/** What `starchat.explain` returns. */
 export interface ExplainResult {
   conversationId: string;
   text: string;
+}
+
+/** What the other commands return; their edit itself arrives as `workspace/applyEdit`, and
+ * when nothing was applied the server has already told the user why. */
+export interface EditResult {
+  applied: boolean;
+  text: string;
+  message?: string;
 }
 
 export const ChatRequest = new RequestType<ChatParams, ChatResult, void>(CHAT);

@@ -15,13 +15,14 @@ import {
   LanguageClient,
   RevealOutputChannelOn,
   State,
-  TransportKind,
   type LanguageClientOptions,
   type Middleware,
   type ServerOptions as LaunchOptions,
+  type StaticFeature,
 } from 'vscode-languageclient/node';
 
-import { describeError, type Logger } from './logger';
+import { describeError, pipeServerStderr, serverLogLevel, type Logger } from './logger';
+import { CLIENT_CAPABILITY } from './protocol';
 import { checkServer, describeProblem, resolveInterpreter, SERVER_MODULE } from './python';
 import { readLaunchSettings, readServerOptions, SECTION } from './settings';
 
@@ -60,6 +61,19 @@ export class CrashBudget {
     this.crashes = [];
   }
 }
+
+/** Tells the server that Explain's answers are shown in the chat panel, not as pop-ups. */
+const answerPanelCapability: StaticFeature = {
+  fillClientCapabilities(capabilities) {
+    capabilities.experimental = {
+      ...(capabilities.experimental as object | undefined),
+      [CLIENT_CAPABILITY]: { answerPanel: true },
+    };
+  },
+  initialize() {},
+  getState: () => ({ kind: 'static' }),
+  clear() {},
+};
 
 export class ServerManager implements vscode.Disposable {
   private current: LanguageClient | undefined;
@@ -150,10 +164,10 @@ export class ServerManager implements vscode.Disposable {
   }
 
   private createClient(python: string, cwd: string | undefined): LanguageClient {
+    // No `transport`: TransportKind.stdio would append a `--stdio` argument the server rejects.
     const launch: LaunchOptions = {
       command: python,
-      args: ['-m', SERVER_MODULE],
-      transport: TransportKind.stdio,
+      args: ['-m', SERVER_MODULE, '--log-level', serverLogLevel(this.logger.logLevel)],
       options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
     };
     const options: LanguageClientOptions = {
@@ -161,6 +175,10 @@ export class ServerManager implements vscode.Disposable {
       outputChannel: this.logger,
       traceOutputChannel: this.logger,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
+      stdioOptions: {
+        stdout: (input) => pipeServerStderr(input, this.logger),
+        stderr: (input) => pipeServerStderr(input, this.logger),
+      },
       initializationOptions: () => readServerOptions(configuration()),
       middleware: this.middleware,
       errorHandler: {
@@ -171,6 +189,7 @@ export class ServerManager implements vscode.Disposable {
       },
     };
     const client = new LanguageClient('starchat', 'StarChat', launch, options);
+    client.registerFeature(answerPanelCapability);
     client.onDidChangeState(({ newState }) => {
       if (client === this.current && newState === State.Running) {
         this.stateEmitter.fire({ kind: 'running' });

@@ -27,7 +27,15 @@ class ScriptedBackend implements ChatBackend {
   }
 
   answer(text: string, conversationId = 'c1'): void {
-    this.settle?.resolve({ conversationId, text, usage: { promptTokens: 1, completionTokens: 1 } });
+    const usage = {
+      promptTokens: 1,
+      generatedTokens: 1,
+      timeToFirstToken: 0.01,
+      tokensPerSecond: 100,
+      finishReason: 'stop',
+      droppedMessages: 0,
+    };
+    this.settle?.resolve({ conversationId, text, usage, droppedMessages: 0 });
   }
 
   fail(error: unknown): void {
