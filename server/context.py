@@ -107,7 +107,7 @@ def editor_context(
     return found, EditorContext(
         language_of(document),
         relative_path(document.uri, roots),
-        found.code,
+        found.code.rstrip("\r\n"),  # a line-wise selection's last line break is no code
         diagnostics_in(document, found.span, diagnostics),
     )
 

@@ -80,7 +80,9 @@ class StarChatProtocol(LanguageServerProtocol):
             self._receive_response(cast(int | str, msg_id), data)
         else:
             self.reply_error(
-                None, INVALID_REQUEST, "neither a request, a notification nor a response"
+                msg_id if id_ok else None,
+                INVALID_REQUEST,
+                "neither a request (no method), a notification nor a response",
             )
 
     def _receive_request(self, msg_id: int | str, method: str, data: dict[str, Any]) -> None:
@@ -96,6 +98,11 @@ class StarChatProtocol(LanguageServerProtocol):
         message = self._structure(data, method, JsonRPCRequestMessage)
         if isinstance(message, str):
             self.reply_error(msg_id, INVALID_PARAMS, f"invalid params for {method}: {message}")
+            return
+        if not hasattr(message, "id"):
+            self.reply_error(
+                msg_id, INVALID_REQUEST, f"{method} is a notification: send it without an id"
+            )
             return
         self._initialize_seen = True
         self.handle_message(message)

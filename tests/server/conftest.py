@@ -13,8 +13,8 @@ from lsprotocol import types
 from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
-
 from starchat.server import protocol
+
 from tests.server.scripted_openai import ScriptedOpenAI
 from tests.server.wire import ENV, SERVER
 

@@ -3,10 +3,7 @@ proper error response (or is ignored where the specification says so), and the s
 answers the next request. Clients that vanish mid-answer stop their generations."""
 
 import asyncio
-import os
 import re
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path

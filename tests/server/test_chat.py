@@ -2,6 +2,7 @@
 results, multi-turn memory and trimming, cancellation, and a model shared fairly."""
 
 import asyncio
+import itertools
 import os
 import time
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-
 from starchat.server import protocol
+
 from tests.server.conftest import (
     CONFIG,
     StarChatClient,
@@ -133,9 +134,8 @@ async def test_cancel_stops_decoding_within_a_token(client: StarChatClient) -> N
     assert error.value.code == -32800
     # Chunks already in the pipe still arrive; none is decoded after the cancel lands.
     last_chunk_ms = (client.partial["cancel-1"][-1][0] - cancelled_at) * 1e3
-    print(
-        f"cancel → last chunk {last_chunk_ms:.2f} ms, → cancelled response {(answered_at - cancelled_at) * 1e3:.1f} ms"
-    )
+    response_ms = (answered_at - cancelled_at) * 1e3
+    print(f"cancel → last chunk {last_chunk_ms:.2f} ms, → cancelled response {response_ms:.1f} ms")
     assert last_chunk_ms < 20
     assert answered_at - cancelled_at < 0.5
     # Decoding stopped: the server process goes idle (a running decode keeps a core busy).
@@ -181,7 +181,7 @@ async def test_four_chats_at_once_complete_in_arrival_order(client: StarChatClie
     )
     assert all(r["usage"]["generatedTokens"] == 48 for r in results)
     spans = [(client.partial[t][0][0], client.partial[t][-1][0]) for t in tokens]
-    for earlier, later in zip(spans, spans[1:], strict=False):
+    for earlier, later in itertools.pairwise(spans):
         assert earlier[1] <= later[0]
 
 

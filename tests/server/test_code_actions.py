@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
-
 from starchat.server import protocol
+
 from tests.server.conftest import (
     CONFIG,
     WORKSPACE,

@@ -11,8 +11,8 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-
 from starchat.server import protocol
+
 from tests.server.conftest import CONFIG, StarChatClient, as_dict, initialize_params, wait_ready
 from tests.server.scripted_openai import ScriptedOpenAI
 

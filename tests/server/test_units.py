@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
-
 from starchat.server.context import build_user_message, enclosing_lines, fit_code, target
 from starchat.server.documents import Document
 from starchat.server.edits import replacement, unit_test_file

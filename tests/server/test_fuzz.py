@@ -1,0 +1,297 @@
+"""Thousands of random and mutated messages at the running server: every request among
+them is answered, and afterwards the server still serves real requests.
+
+Framing stays valid (a lying Content-Length cannot be recovered from, by any server); the
+bodies are random bytes, random JSON, and valid LSP messages with parts replaced, removed
+or retyped. `shutdown`/`exit` and settings changes are left out: they legitimately end the
+session or load another model.
+"""
+
+import itertools
+import json
+import subprocess
+import threading
+import time
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.server.scripted_openai import ScriptedOpenAI
+from tests.server.wire import ENV, SERVER, frame
+
+DOC = "file:///work/fuzz.py"
+TEXT = "import os\n\n\ndef f(x):\n    return x + 1\n"
+RANGE = {"start": {"line": 4, "character": 4}, "end": {"line": 4, "character": 9}}
+TRACK = "track-me"
+"""The id of a generated request; replaced by a unique id when sent, unless mutated away."""
+EXCLUDED = {"shutdown", "exit", "workspace/didChangeConfiguration"}
+
+TEMPLATES: list[dict[str, Any]] = [
+    {
+        "method": "textDocument/codeAction",
+        "params": {
+            "textDocument": {"uri": DOC},
+            "range": RANGE,
+            "context": {"diagnostics": [{"range": RANGE, "message": "bad", "severity": 1}]},
+        },
+    },
+    {
+        "method": "starchat/chat",
+        "params": {
+            "message": "hi",
+            "context": {"uri": DOC, "range": RANGE},
+            "partialResultToken": "p",
+        },
+    },
+    {"method": "starchat/conversation/delete", "params": {"conversationId": "x"}},
+    {"method": "starchat/status", "params": None},
+    {
+        "method": "workspace/executeCommand",
+        "params": {"command": "starchat.fix", "arguments": [{"uri": DOC, "range": RANGE}]},
+    },
+    {
+        "method": "workspace/executeCommand",
+        "params": {"command": "starchat.writeTests", "arguments": [{"uri": DOC, "range": RANGE}]},
+    },
+    {
+        "method": "textDocument/didChange",
+        "params": {
+            "textDocument": {"uri": DOC, "version": 9},
+            "contentChanges": [{"range": RANGE, "text": "x + 2"}],
+        },
+    },
+    {
+        "method": "textDocument/didOpen",
+        "params": {
+            "textDocument": {
+                "uri": "file:///work/other.py",
+                "languageId": "python",
+                "version": 1,
+                "text": "😀 = 1\n",
+            }
+        },
+    },
+    {
+        "method": "textDocument/didClose",
+        "params": {"textDocument": {"uri": "file:///work/other.py"}},
+    },
+    {"method": "$/cancelRequest", "params": {"id": 3}},
+    {
+        "method": "textDocument/hover",
+        "params": {"textDocument": {"uri": DOC}, "position": {"line": 0, "character": 0}},
+    },
+    {"method": "initialize", "params": {"capabilities": {}}},
+]
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid message with one to three parts replaced, removed or retyped."""
+    message = json.loads(json.dumps(draw(st.sampled_from(TEMPLATES))))
+    message["jsonrpc"] = "2.0"
+    if draw(st.booleans()):
+        message["id"] = TRACK
+    for _ in range(draw(st.integers(1, 3))):
+        paths = list(_paths(message))
+        path = draw(st.sampled_from(paths))
+        parent = message
+        for key in path[:-1]:
+            parent = parent[key]
+        action = draw(st.sampled_from(["replace", "delete", "stringify"]))
+        key = path[-1]
+        if action == "delete" and isinstance(parent, dict):
+            del parent[key]
+        elif action == "stringify":
+            parent[key] = json.dumps(parent[key])
+        else:
+            parent[key] = draw(json_values)
+    return message
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Any:
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in items:
+        yield (*prefix, key)
+        yield from _paths(child, (*prefix, key))
+
+
+random_messages = st.fixed_dictionaries(
+    {
+        "jsonrpc": st.sampled_from(["2.0", "2.0", "1.0"]),
+        "method": st.text(max_size=30) | st.sampled_from([t["method"] for t in TEMPLATES]),
+    },
+    optional={"params": json_values, "id": json_values | st.just(TRACK)},
+)
+
+bodies = st.one_of(
+    mutated().map(lambda m: ("json", m)),
+    random_messages.map(lambda m: ("json", m)),
+    json_values.map(lambda v: ("json", v)),
+    st.binary(max_size=120).map(lambda b: ("bytes", b)),
+)
+
+
+class FuzzedServer:
+    def __init__(self, backend_url: str) -> None:
+        self.process = subprocess.Popen(
+            SERVER,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=ENV,
+        )
+        self.responses: dict[Any, int] = {}
+        self.sent = 0
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "init",
+                "method": "initialize",
+                "params": {
+                    "capabilities": {"window": {"workDoneProgress": True}},
+                    "initializationOptions": {"backend": "openai", "backendUrl": backend_url},
+                },
+            }
+        )
+        self.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        self.send(
+            {
+                "jsonrpc": "2.0",
+                "method": "textDocument/didOpen",
+                "params": {
+                    "textDocument": {"uri": DOC, "languageId": "python", "version": 1, "text": TEXT}
+                },
+            }
+        )
+
+    def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        while True:
+            length = None
+            while (line := stdout.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            if not line or length is None:
+                return
+            message = json.loads(stdout.read(length))
+            if "method" in message and "id" in message:  # the server asks: answer like an editor
+                result: Any = (
+                    {"applied": False} if message["method"] == "workspace/applyEdit" else None
+                )
+                self.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
+            elif "id" in message:
+                with self._lock:
+                    self.responses[message["id"]] = self.responses.get(message["id"], 0) + 1
+
+    def send(self, message: Any) -> None:
+        self.write(json.dumps(message).encode())
+
+    def write(self, body: bytes) -> None:
+        assert self.process.stdin is not None
+        with self._lock:
+            self.process.stdin.write(frame(body))
+            self.process.stdin.flush()
+            self.sent += 1
+
+    def tracked_id(self) -> str:
+        return f"fuzz-{next(self._ids)}"
+
+    def wait_for(self, ids: set[Any], timeout: float) -> set[Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                missing = {i for i in ids if i not in self.responses}
+            if not missing:
+                return missing
+            time.sleep(0.05)
+        return missing
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def test_thousands_of_bad_messages_leave_the_server_serving(
+    scripted_openai: ScriptedOpenAI,
+) -> None:
+    server = FuzzedServer(scripted_openai.url)
+    tracked: set[str] = set()
+    sent_bodies: dict[str, Any] = {}
+    try:
+
+        @settings(
+            max_examples=1500,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(st.lists(bodies, min_size=1, max_size=3))
+        def throw(batch: list[tuple[str, Any]]) -> None:
+            for kind, body in batch:
+                if kind == "bytes":
+                    server.write(body)
+                    continue
+                if isinstance(body, dict):
+                    method = body.get("method")
+                    if isinstance(method, str) and method in EXCLUDED:
+                        continue
+                    if body.get("id") == TRACK:
+                        body["id"] = server.tracked_id()
+                        tracked.add(body["id"])
+                        sent_bodies[body["id"]] = body
+                server.write(json.dumps(body).encode())
+            assert server.process.poll() is None, "the server died"
+
+        throw()
+        server.send({"jsonrpc": "2.0", "id": "alive", "method": "starchat/status"})
+        assert server.wait_for({"alive"}, 60) == set()
+        unanswered = server.wait_for(tracked, 60)
+        examples = [sent_bodies[i] for i in sorted(unanswered)][:5]
+        assert not unanswered, f"{len(unanswered)} of {len(tracked)} unanswered, e.g. {examples}"
+        assert all(server.responses[i] == 1 for i in tracked), "a request answered twice"
+        print(f"fuzz: {server.sent} messages sent, {len(tracked)} requests all answered")
+
+        server.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "actions",
+                "method": "textDocument/codeAction",
+                "params": TEMPLATES[0]["params"],
+            }
+        )
+        scripted_openai.answer("Sure.")
+        server.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "chat",
+                "method": "starchat/chat",
+                "params": {"message": "Still there?"},
+            }
+        )
+        assert server.wait_for({"actions", "chat"}, 60) == set()
+    finally:
+        server.close()
