@@ -123,7 +123,7 @@ def chart(summary: dict[str, Any], path: Path) -> Path:
     names = list(groups)[::-1]
     colors = {"win": "#2e7d32", "tie": "#9e9e9e", "loss": "#c62828"}
     figure, (rates, scores) = plt.subplots(
-        1, 2, figsize=(11, 0.45 * len(names) + 2), gridspec_kw={"width_ratios": [3, 1.2]}
+        1, 2, figsize=(11, 0.45 * len(names) + 2.4), gridspec_kw={"width_ratios": [3, 1.2]}
     )
     left = [0.0] * len(names)
     for outcome in OUTCOMES:
@@ -146,7 +146,7 @@ def chart(summary: dict[str, Any], path: Path) -> Path:
     rates.set_title(
         f"{_short(summary['a'])} (A) vs {_short(summary['b'])} (B): A's win / tie / loss"
     )
-    rates.legend(loc="lower right", fontsize=8)
+    rates.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8)
     sides = [("A", summary["score_a"]), ("B", summary["score_b"])]
     scores.bar(
         [s for s, _ in sides],

@@ -147,7 +147,6 @@ class Sandbox:
                 "cpu_seconds": int(self.limits.timeout_s) + 1,
                 "file_bytes": self.limits.file_mb << 20,
                 "open_files": self.limits.open_files,
-                "seccomp": True,
             }
             python = [_interpreter(), "-I", "-c", _child_source()]
             if self.backend == "bwrap":

@@ -203,8 +203,7 @@ def main() -> None:
         if limits.get("readonly_except"):
             _readonly_except(limits["readonly_except"])
         _set_limits(limits)
-        if limits.get("seccomp", True):
-            _install_seccomp()
+        _install_seccomp()
     except OSError as exc:
         _report(report, {"status": "sandbox_error", "error": _describe(exc)})
         sys.exit(3)
