@@ -1,18 +1,21 @@
 /**
  * The extension in real VS Code (code-server 4.100.3 = VS Code 1.100.3), as a user drives it:
  * install the .vsix, open a Python file, wait for the model, ask in the chat panel and watch
- * the answer arrive in several steps, stop an answer, run Explain from the lightbulb and read
- * the answer in the panel, then kill the language server mid-answer and see the answer marked
- * interrupted and the server come back. The server runs on a tiny random model, whose
- * gibberish streams slowly enough to watch.
+ * the answer arrive in several steps, run Explain from the lightbulb and read the answer in
+ * the panel, raise the answer length in the Settings editor and stop an answer, kill the
+ * language server mid-answer and see the answer marked interrupted and the server come back,
+ * and finally point the extension at a Python without the package and get told what to
+ * install. The server runs on a tiny random model: greedy decoding never picks its end token,
+ * so answers run to maxNewTokens at about a millisecond a token, long enough to watch.
  *
- * Screenshots go to artifacts/vscode/; timings to artifacts/vscode/timings.json.
+ * Screenshots go to artifacts/vscode/, with timings.json and the logs.
  */
-import { execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { promisify } from 'node:util';
 
 import type { FrameLocator, Locator } from 'playwright-core';
 
@@ -21,6 +24,8 @@ import { CodeServer, EXTENSION_ROOT, REPO, waitFor } from './harness';
 const PYTHON = process.env['STARCHAT_PYTHON'] ?? path.join(REPO, '.venv', 'bin', 'python');
 const VSIX = process.env['STARCHAT_VSIX'] ?? path.join(EXTENSION_ROOT, 'dist', 'starchat-vscode.vsix');
 const ARTIFACTS = path.join(REPO, 'artifacts', 'vscode');
+/** Positions of the tiny model: room for the long answers the Stop and crash steps need. */
+const CONTEXT = 8192;
 
 const SAMPLE = `def mean(values):
     total = 0
@@ -38,12 +43,16 @@ function mark(name: string): void {
   timings[name] = Math.round((Date.now() - started) / 100) / 10;
 }
 
-function buildTinyModel(dir: string): void {
-  execFileSync(
-    PYTHON,
-    ['-c', 'import sys, pathlib; from tests.tiny_model import build_tiny_starchat; build_tiny_starchat(pathlib.Path(sys.argv[1]))', dir],
-    { cwd: REPO, env: { ...process.env, HF_HUB_OFFLINE: '1', PYTHONPATH: REPO }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+async function buildTinyModel(dir: string): Promise<void> {
+  const script = [
+    'import sys, pathlib',
+    'from tests.tiny_model import build_tiny_starchat',
+    `build_tiny_starchat(pathlib.Path(sys.argv[1]), n_positions=${CONTEXT})`,
+  ].join('\n');
+  await promisify(execFile)(PYTHON, ['-c', script, dir], {
+    cwd: REPO,
+    env: { ...process.env, HF_HUB_OFFLINE: '1', PYTHONPATH: REPO },
+  });
 }
 
 describe('StarChat in code-server', { timeout: 240_000 }, () => {
@@ -53,69 +62,71 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
   const shot = async (name: string) => {
     await vs.page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
   };
+  const status = (): Locator => vs.page.locator('.statusbar-item', { hasText: 'StarChat:' }).first();
+  const modelReady = async () => /tiny-starchat · cpu/.test(await status().innerText());
   const answers = (): Locator => chat.locator('.entry-assistant');
-  const lastAnswer = (): Locator => answers().last();
   const stateOf = async (entry: Locator) => entry.getAttribute('data-state');
+  const textOf = async (entry: Locator) => entry.locator('.entry-body').innerText();
 
-  /** Type a message, press Enter, and return the answer's entry (the last one). */
+  /** Type a message, press Enter, and return the answer's entry. */
   const ask = async (question: string): Promise<Locator> => {
-    const before = await answers().count();
+    const count = await answers().count();
     const input = chat.locator('#input');
     await input.click();
     await input.fill(question);
     await input.press('Enter');
-    await waitFor(async () => (await answers().count()) > before, 10_000, () => 'no answer entry appeared');
-    return lastAnswer();
+    await waitFor(async () => (await answers().count()) > count, 10_000, () => 'no answer entry appeared');
+    return answers().nth(count);
   };
+  const waitForText = (entry: Locator) =>
+    waitFor(async () => (await textOf(entry)).length > 20, 30_000, () => 'no text streamed');
 
   before(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     assert.ok(fs.existsSync(VSIX), `build the extension first: ${VSIX} is missing`);
     const model = path.join(vs.root, 'tiny-starchat');
-    buildTinyModel(model);
-    mark('tinyModelBuilt');
+    const built = buildTinyModel(model);
     await vs.prepare({
       vsix: VSIX,
       workspaceFiles: { 'sample.py': SAMPLE },
       settings: {
         'workbench.startupEditor': 'none',
         'workbench.tips.enabled': false,
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
         'chat.disableAIFeatures': true,
         'telemetry.telemetryLevel': 'off',
         'extensions.autoUpdate': false,
         'extensions.autoCheckUpdates': false,
-        'editor.lightbulb.enabled': 'on',
-        'starchat.server.python': PYTHON,
-        'starchat.model': model,
-        'starchat.device': 'cpu',
-        // Greedy decoding on a random model never picks the end token: answers run to
-        // maxNewTokens (≈1 ms a token here), long enough to see streaming and to stop.
         'starchat.temperature': 0,
         'starchat.maxNewTokens': 1500,
       },
+      machineSettings: {
+        'starchat.server.python': PYTHON,
+        'starchat.model': model,
+        'starchat.device': 'cpu',
+      },
     });
     mark('extensionInstalled');
+    await built;
+    mark('tinyModelBuilt');
     await vs.open();
     mark('workbenchLoaded');
   });
 
   after(async () => {
-    fs.writeFileSync(path.join(ARTIFACTS, 'timings.json'), JSON.stringify({ ...timings, total: (Date.now() - started) / 1000 }, null, 2));
+    const total = Math.round((Date.now() - started) / 100) / 10;
+    fs.writeFileSync(path.join(ARTIFACTS, 'timings.json'), JSON.stringify({ ...timings, total }, null, 2));
     vs.saveLogs(ARTIFACTS);
     await vs.close();
   });
 
   test('the model comes up and the status bar says so', async () => {
     await vs.openFile('sample.py');
-    const status = vs.page.locator('.statusbar-item', { hasText: 'StarChat:' });
-    await waitFor(async () => /·\s*cpu/.test((await status.first().innerText()) ?? ''), 90_000, () => `model not ready:\n${vs.serverLog}`);
-    assert.match(await status.first().innerText(), /tiny-starchat · cpu/);
+    await waitFor(modelReady, 90_000, () => `model not ready:\n${vs.extensionLog()}`);
     mark('modelReady');
   });
 
   test('the chat panel opens from the status bar', async () => {
-    await vs.page.locator('.statusbar-item', { hasText: 'StarChat:' }).first().click();
+    await status().click();
     chat = vs.chatFrame();
     await chat.locator('#input').waitFor({ timeout: 30_000 });
     await shot('1-panel-open');
@@ -124,59 +135,48 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
 
   test('an answer arrives in more than one step', async () => {
     const answer = await ask('How do I reverse a list in Python?');
-    const lengths = new Set<number>();
-    await waitFor(
-      async () => {
-        const text = await answer.locator('.entry-body').innerText();
-        if (text !== '' && !text.startsWith('Thinking')) {
-          lengths.add(text.length);
-        }
-        if (lengths.size === 2) {
-          await shot('2-streaming');
-        }
-        return (await stateOf(answer)) !== 'streaming';
-      },
-      60_000,
-      () => 'the answer did not finish',
+    // Recorded inside the webview: the answer's text length after each change, until it ends.
+    const steps = answer.evaluate(
+      (entry) =>
+        new Promise<number[]>((resolve) => {
+          const body = entry.querySelector('.entry-body')!;
+          const lengths: number[] = [];
+          const record = () => {
+            const length = body.querySelector('.thinking') ? 0 : (body.textContent ?? '').length;
+            if (length > 0 && lengths.at(-1) !== length) {
+              lengths.push(length);
+            }
+            if (entry.getAttribute('data-state') !== 'streaming') {
+              observer.disconnect();
+              resolve(lengths);
+            }
+          };
+          const observer = new MutationObserver(record);
+          observer.observe(entry, { subtree: true, childList: true, characterData: true, attributes: true });
+          record();
+        }),
     );
+    await waitForText(answer).then(() => shot('2-streaming'), () => undefined);
+    const lengths = await steps;
     assert.equal(await stateOf(answer), 'done');
-    assert.ok(lengths.size >= 2, `saw the answer in ${lengths.size} step(s)`);
-    timings['streamSteps'] = lengths.size;
+    assert.ok(lengths.length >= 2, `saw the answer in ${lengths.length} step(s): ${lengths.join(', ')}`);
+    timings['streamSteps'] = lengths.length;
     await shot('3-answer-done');
     mark('answered');
   });
 
-  test('Stop ends an answer in progress and keeps its text', async () => {
-    await chat.locator('#new-chat').click();
-    await waitFor(async () => (await answers().count()) === 0, 10_000, () => 'New chat kept the transcript');
-    const answer = await ask('Write a long essay about sorting algorithms.');
-    await waitFor(async () => (await answer.locator('.entry-body').innerText()).length > 20, 30_000, () => 'no text streamed');
-    await chat.locator('#stop').click();
-    await waitFor(async () => (await stateOf(answer)) === 'stopped', 10_000, () => 'the answer was not marked stopped');
-    const kept = await answer.locator('.entry-body').innerText();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    assert.equal(await answer.locator('.entry-body').innerText(), kept, 'text kept arriving after Stop');
-    assert.ok(kept.length > 0);
-    assert.equal(await answer.locator('.entry-note').innerText(), 'Stopped.');
-    assert.ok(await chat.locator('#stop').isHidden());
-    await shot('4-stopped');
-    mark('stopped');
-  });
-
   test('Explain from the lightbulb answers in the panel', async () => {
-    const editor = vs.page.locator('.monaco-editor .view-lines').first();
-    await editor.click();
+    await vs.page.locator('.monaco-editor .view-lines').first().click();
     // One selection step: the lightbulb's actions are computed for the selection it saw last.
     await vs.page.keyboard.press('Control+A');
     await vs.page.locator('.statusbar-item', { hasText: 'selected' }).waitFor();
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const bulb = vs.page.locator('.lightBulbWidget');
     await bulb.waitFor({ state: 'visible', timeout: 30_000 });
-    await shot('5-lightbulb');
     await bulb.click();
     await vs.page.locator('.action-widget .monaco-list-row', { hasText: 'StarChat: Explain' }).waitFor({ timeout: 10_000 });
-    await shot('6-code-actions');
-    // The menu is keyboard-driven (a pointer shield covers it for the first moments).
+    await shot('4-code-actions');
+    // The menu is keyboard-driven (a pointer shield covers it for its first moments).
     const focused = vs.page.locator('.action-widget .monaco-list-row.focused');
     for (let i = 0; i < 10 && !(await focused.innerText()).includes('StarChat: Explain'); i++) {
       await vs.page.keyboard.press('ArrowDown');
@@ -189,30 +189,74 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
       15_000,
       () => `Explain did not reach the panel (last message: ${JSON.stringify(seen)})`,
     );
-    const answer = lastAnswer();
+    const answer = answers().last();
     await waitFor(async () => (await stateOf(answer)) !== 'streaming', 60_000, () => 'Explain did not finish');
     assert.equal(await stateOf(answer), 'done');
-    assert.ok((await answer.locator('.entry-body').innerText()).length > 0);
-    await shot('7-explain-answer');
+    assert.ok((await textOf(answer)).length > 0);
+    await shot('5-explain-answer');
     mark('explained');
+  });
+
+  test('a longer maxNewTokens from the Settings editor reaches the server', async () => {
+    await vs.setSetting('starchat.maxNewTokens', '8000', 'User');
+    await waitFor(
+      () => vs.extensionLog().includes('"maxNewTokens":8000'),
+      15_000,
+      () => 'the new option was not sent',
+    );
+    mark('optionsChanged');
+  });
+
+  test('Stop ends an answer in progress and keeps its text', async () => {
+    await chat.locator('#new-chat').click();
+    await waitFor(async () => (await answers().count()) === 0, 10_000, () => 'New chat kept the transcript');
+    const answer = await ask('Write a long essay about sorting algorithms.');
+    await waitForText(answer);
+    await chat.locator('#stop').click();
+    await waitFor(async () => (await stateOf(answer)) === 'stopped', 10_000, () => 'the answer was not marked stopped');
+    const kept = await textOf(answer);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(await textOf(answer), kept, 'text kept arriving after Stop');
+    assert.ok(kept.length > 0);
+    assert.equal(await answer.locator('.entry-note').innerText(), 'Stopped.');
+    assert.ok(await chat.locator('#stop').isHidden());
+    await shot('6-stopped');
+    mark('stopped');
   });
 
   test('a server crash mid-answer is reported and the server comes back', async () => {
     const answer = await ask('One more question, please.');
-    await waitFor(async () => (await answer.locator('.entry-body').innerText()).length > 20, 30_000, () => 'no text streamed');
+    await waitForText(answer);
     const server = (await vs.processes()).find((p) => p.args.includes('-m starchat.server'));
     assert.ok(server, 'language server process not found');
     process.kill(server.pid, 'SIGKILL');
     await waitFor(async () => (await stateOf(answer)) === 'interrupted', 15_000, () => 'the answer was not marked interrupted');
     assert.match(await answer.locator('.entry-note').innerText(), /stopped before this answer was complete/);
-    const notice = chat.locator('.entry-notice').last();
-    assert.match(await notice.innerText(), /restarted \(1 of 3\)/);
-    const status = vs.page.locator('.statusbar-item', { hasText: 'StarChat:' }).first();
-    await waitFor(async () => /·\s*cpu/.test(await status.innerText()), 90_000, () => 'the server did not come back');
-    await shot('8-crash-recovered');
+    assert.match(await chat.locator('.entry-notice').last().innerText(), /restarted \(1 of 3\)/);
+    await shot('7-interrupted');
+    await waitFor(modelReady, 90_000, () => 'the server did not come back');
     const again = await ask('Are you back?');
-    await waitFor(async () => (await stateOf(again)) !== 'streaming', 60_000, () => 'no answer after the restart');
-    assert.equal(await stateOf(again), 'done');
+    await waitForText(again);
+    await chat.locator('#stop').click();
+    await waitFor(async () => (await stateOf(again)) === 'stopped', 10_000, () => 'no answer after the restart');
+    await shot('8-recovered');
     mark('recovered');
+  });
+
+  test('a Python without the package: the notification says what to install', async () => {
+    // The project's Python with site-packages switched off lacks the starchat package.
+    const python = path.join(vs.root, 'python-without-packages');
+    fs.writeFileSync(python, `#!/bin/sh\nexec "${PYTHON}" -S "$@"\n`, { mode: 0o755 });
+    await vs.setSetting('starchat.server.python', python, 'Remote');
+    const toast = vs.page.locator('.notification-toast', { hasText: 'does not have the StarChat language server' });
+    await toast.waitFor({ timeout: 30_000 });
+    assert.ok((await toast.innerText()).includes(`Install it with: ${python} -m pip install starchat-lsp`));
+    await waitFor(async () => (await status().innerText()).includes('stopped'), 10_000, () => 'status not stopped');
+    await shot('9-missing-package');
+    await toast.locator('.monaco-button', { hasText: 'Open Setting' }).click();
+    const setting = vs.page.locator('.settings-editor .setting-item-contents', { hasText: 'Python' });
+    await setting.first().waitFor({ timeout: 15_000 });
+    await shot('10-open-setting');
+    mark('missingPackageReported');
   });
 });

@@ -32,7 +32,11 @@ const CHROMIUM_FLAGS = [
 export interface HarnessOptions {
   vsix: string;
   workspaceFiles: Record<string, string>;
+  /** User settings (the browser side). */
   settings: Record<string, unknown>;
+  /** Settings of the machine code-server runs on (the "Remote" tab): where VS Code applies
+   * machine-overridable settings such as the interpreter and model paths in a remote window. */
+  machineSettings: Record<string, unknown>;
 }
 
 export class CodeServer {
@@ -65,14 +69,34 @@ export class CodeServer {
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, text);
     }
-    const userDir = path.join(this.userData, 'User');
-    fs.mkdirSync(userDir, { recursive: true });
-    fs.writeFileSync(path.join(userDir, 'settings.json'), JSON.stringify(options.settings, null, 2));
+    for (const [scope, settings] of [['User', options.settings], ['Machine', options.machineSettings]] as const) {
+      fs.mkdirSync(path.join(this.userData, scope), { recursive: true });
+      fs.writeFileSync(path.join(this.userData, scope, 'settings.json'), JSON.stringify(settings, null, 2));
+    }
     await run(
       CODE_SERVER,
       ['--install-extension', options.vsix, '--extensions-dir', this.extensions, '--user-data-dir', this.userData],
       { env: this.env },
     );
+  }
+
+  /** Change a text or number setting in the Settings editor, as a user would. */
+  async setSetting(id: string, value: string, tab: 'User' | 'Remote'): Promise<void> {
+    await this.command('Preferences: Open User Settings');
+    const editor = this.page.locator('.settings-editor');
+    await editor.waitFor();
+    await editor.locator('.settings-target-container .action-label', { hasText: tab }).first().click();
+    await editor.locator('.suggest-input-container').click();
+    // The search box has focus and may still hold the previous search.
+    await this.page.keyboard.press('Control+A');
+    await this.page.keyboard.type(`@id:${id}`);
+    const input = editor.locator('.setting-item-contents .setting-item-control input').first();
+    await waitFor(async () => (await editor.locator('.setting-item-contents').count()) === 1 && input.isVisible(), 10_000, () => `setting ${id} not found`);
+    await input.fill(value);
+    await input.press('Enter');
+    // Close the Settings editor; the change is saved as the input loses focus.
+    await this.page.locator('.tab', { hasText: 'Settings' }).locator('.codicon-close').click();
+    await editor.waitFor({ state: 'detached' });
   }
 
   /** Start code-server and open the workspace in chromium. */
@@ -152,14 +176,20 @@ export class CodeServer {
     return this.log;
   }
 
+  /** What the extension has logged so far (its "StarChat" output channel). */
+  extensionLog(): string {
+    const logs = path.join(this.userData, 'logs');
+    const found = fs.existsSync(logs) ? (fs.readdirSync(logs, { recursive: true }) as string[]) : [];
+    return found
+      .filter((f) => path.basename(f) === 'StarChat.log')
+      .map((f) => fs.readFileSync(path.join(logs, f), 'utf8'))
+      .join('');
+  }
+
   /** Copy the extension's log ("StarChat" output channel) and code-server's output to `dir`. */
   saveLogs(dir: string): void {
     fs.mkdirSync(dir, { recursive: true });
-    const logs = path.join(this.userData, 'logs');
-    const found = fs.existsSync(logs) ? (fs.readdirSync(logs, { recursive: true }) as string[]) : [];
-    for (const file of found.filter((f) => path.basename(f).endsWith('StarChat.log'))) {
-      fs.copyFileSync(path.join(logs, file), path.join(dir, 'starchat-extension.log'));
-    }
+    fs.writeFileSync(path.join(dir, 'starchat-extension.log'), this.extensionLog());
     fs.writeFileSync(path.join(dir, 'code-server.log'), this.log);
   }
 

@@ -23,6 +23,7 @@ import {
 
 import { describeError, pipeServerStderr, serverLogLevel, type Logger } from './logger';
 import { CLIENT_CAPABILITY } from './protocol';
+import { Coalesced, CrashBudget } from './restarts';
 import { checkServer, describeProblem, resolveInterpreter, SERVER_MODULE } from './python';
 import { readLaunchSettings, readServerOptions, SECTION } from './settings';
 
@@ -32,34 +33,10 @@ export type ServerEvent =
   | { kind: 'crashed'; attempt: number; maxAttempts: number }
   | { kind: 'stopped'; reason: string };
 
-/** Crash restarts allowed within {@link CRASH_WINDOW_MS} before giving up. */
-export const MAX_CRASH_RESTARTS = 3;
-const CRASH_WINDOW_MS = 3 * 60_000;
 const PYTHON_SETTING = `${SECTION}.server.python`;
 
 function configuration(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);
-}
-
-/** Counts crashes in a sliding window and says whether one more restart is allowed. */
-export class CrashBudget {
-  private crashes: number[] = [];
-
-  constructor(
-    readonly maxRestarts: number = MAX_CRASH_RESTARTS,
-    private readonly windowMs: number = CRASH_WINDOW_MS,
-  ) {}
-
-  /** Record a crash at `now`; the result is its number within the window. */
-  record(now: number): number {
-    this.crashes = this.crashes.filter((t) => now - t < this.windowMs);
-    this.crashes.push(now);
-    return this.crashes.length;
-  }
-
-  reset(): void {
-    this.crashes = [];
-  }
 }
 
 /** Tells the server that Explain's answers are shown in the chat panel, not as pop-ups. */
@@ -77,8 +54,7 @@ const answerPanelCapability: StaticFeature = {
 
 export class ServerManager implements vscode.Disposable {
   private current: LanguageClient | undefined;
-  private inFlight: Promise<void> | undefined;
-  private queued = false;
+  private readonly restarts = new Coalesced(() => this.replaceClient());
   private disposed = false;
   private readonly crashes = new CrashBudget();
   private readonly stateEmitter = new vscode.EventEmitter<ServerEvent>();
@@ -100,21 +76,7 @@ export class ServerManager implements vscode.Disposable {
 
   /** Start or restart the server; calls made while one is in flight share one more restart. */
   restart(): Promise<void> {
-    if (this.inFlight) {
-      this.queued = true;
-      return this.inFlight;
-    }
-    this.inFlight = (async () => {
-      try {
-        do {
-          this.queued = false;
-          await this.replaceClient();
-        } while (this.queued && !this.disposed);
-      } finally {
-        this.inFlight = undefined;
-      }
-    })();
-    return this.inFlight;
+    return this.restarts.run();
   }
 
   /** Send the current option values to the running server (it validates and applies them). */
@@ -223,7 +185,14 @@ export class ServerManager implements vscode.Disposable {
   private async offerSetting(message: string): Promise<void> {
     const choice = await vscode.window.showErrorMessage(message, 'Open Setting', 'Show Logs');
     if (choice === 'Open Setting') {
-      await vscode.commands.executeCommand('workbench.action.openSettings', PYTHON_SETTING);
+      // In a remote window (code-server, SSH) machine-overridable settings live in the remote
+      // machine's settings; the User tab would show nothing.
+      const query = `@id:${PYTHON_SETTING}`;
+      if (vscode.env.remoteName) {
+        await vscode.commands.executeCommand('workbench.action.openRemoteSettings', { query });
+      } else {
+        await vscode.commands.executeCommand('workbench.action.openSettings', query);
+      }
     } else if (choice === 'Show Logs') {
       this.logger.show();
     }
