@@ -217,6 +217,9 @@ class Recipe:
         from trl import SFTConfig
 
         values = dict(self.training)
+        # Dialogues reach the trainer packed already (see packing.py), with the collator for
+        # the attention kernel; TRL must not pack (or flatten) them again.
+        values["packing"] = False
         if not torch.cuda.is_available():
             values.update(use_cpu=True, bf16=False, fp16=False, tf32=False)
         try:

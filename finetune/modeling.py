@@ -96,14 +96,22 @@ def set_generation_config(model: "PreTrainedModel", tokenizer: "PreTrainedTokeni
 def lora_config(
     args: ModelArguments, model: "PreTrainedModel", added_token_ids: list[int]
 ) -> "LoraConfig":
-    """LoRA on the recipe's modules; chat tokens new to the vocabulary get trainable rows."""
+    """LoRA on the recipe's modules; with new chat tokens the embeddings train too.
+
+    A token new to the vocabulary has a placeholder embedding, and the model can only learn
+    to stop on `<|end|>` if its row (tied to the output layer in gpt_bigcode) trains. The
+    embedding matrix is therefore trained in full, kept tied to the output layer. (Adapter
+    rows on the output layer would be invisible to TRL's fused loss, which reads the output
+    weight directly.)
+    """
     from peft import LoraConfig
 
     extra: dict[str, Any] = {}
     if added_token_ids:
         embeddings = model.get_input_embeddings()
         name = next(n for n, module in model.named_modules() if module is embeddings)
-        extra["trainable_token_indices"] = {name.rsplit(".", 1)[-1]: added_token_ids}
+        extra["modules_to_save"] = [name.rsplit(".", 1)[-1]]
+        extra["ensure_weight_tying"] = bool(model.config.get_text_config().tie_word_embeddings)
     return LoraConfig(
         r=args.lora_r,
         lora_alpha=args.lora_alpha,

@@ -1,14 +1,22 @@
-"""Packing as the trainer does it, measured, and shown to the user.
+"""Packing: whole dialogues in `max_length` rows, kept apart by restarting position ids.
 
-TRL packs tokenized dialogues best-fit-decreasing into rows of at most `max_length` tokens
-and its collator flattens a batch padding-free: one sequence whose `position_ids` restart at
-0 for every dialogue, which is what keeps attention inside each dialogue (transformers
-builds a block-diagonal causal mask from them; flash-attention reads the boundaries). The
-collator also drops the label of every dialogue's first token, which is `<|system|>` and
-never trained anyway.
+TRL's `pack_dataset` places tokenized dialogues best-fit-decreasing into rows of at most
+`max_length` tokens (`bfd` truncates a longer dialogue, `bfd_split` continues it in another
+row) and records each row's dialogue lengths. A batch then carries `position_ids` that
+restart at 0 for every dialogue and no attention mask; transformers turns the restarts into
+a block-diagonal causal mask, so no token attends to another dialogue. The label of every
+dialogue's first token is dropped too: the model would predict it from the previous
+dialogue's last token (it is `<|system|>`, never trained anyway).
 
-`trainer_batches` uses those same TRL functions with the recipe's settings so that
-`--dump-examples` shows what the trainer computes on without loading any weights.
+The layout of a batch depends on the attention kernel:
+- flash-attention reads dialogue boundaries only from one flat sequence, so the batch is
+  TRL's padding-free layout: all rows concatenated, `[1, Σ tokens]`, cost Σ length²;
+- sdpa and eager build a dense mask, so each packed row stays a row, `[B, longest row]`,
+  cost B × length², like unpacked rows (flattening B rows would cost (B × length)²). The
+  few pad tokens at a row's end form a segment of their own and carry no label.
+
+`trainer_batches` runs the same collator on the same packed rows, so `--dump-examples`
+shows what the trainer computes on without loading any weights.
 """
 
 import json
@@ -37,9 +45,8 @@ class PackingStats:
 
     def summary(self) -> str:
         return (
-            f"packing: {self.dialogues} dialogues in {self.rows} rows of {self.max_length} tokens, "
-            f"efficiency {self.efficiency:.1%} (share of real tokens; padding-free, so no compute "
-            "goes to padding)"
+            f"packing: {self.dialogues} dialogues in {self.rows} rows of {self.max_length} "
+            f"tokens, efficiency {self.efficiency:.1%} (share of real tokens)"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -47,10 +54,10 @@ class PackingStats:
 
 
 def packing_stats(packed: "Dataset", max_length: int) -> PackingStats:
-    lengths = packed["seq_lengths"] if "seq_lengths" in packed.column_names else None
-    if lengths is None:
+    if "seq_lengths" not in packed.column_names:
         sizes = [len(ids) for ids in packed["input_ids"]]
         return PackingStats(len(sizes), len(sizes), sum(sizes), max_length)
+    lengths = packed["seq_lengths"]
     return PackingStats(
         len(lengths), sum(len(row) for row in lengths), sum(sum(row) for row in lengths), max_length
     )
@@ -59,25 +66,60 @@ def packing_stats(packed: "Dataset", max_length: int) -> PackingStats:
 def pack(tokenized: "Dataset", max_length: int, strategy: str) -> "Dataset":
     from trl.data_utils import pack_dataset
 
-    return pack_dataset(tokenized.select_columns(["input_ids", "labels"]), max_length, strategy)
+    columns = tokenized.select_columns(["input_ids", "labels"])
+    return pack_dataset(columns, max_length, strategy, {"desc": "Packing dialogues"})
+
+
+@dataclass
+class RowwisePackedCollator:
+    """Packed rows as a `[B, longest row]` batch with per-dialogue `position_ids`, no mask."""
+
+    pad_token_id: int
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+        width = max(len(row["input_ids"]) for row in rows)
+        input_ids, labels, positions = [], [], []
+        for row in rows:
+            pad = width - len(row["input_ids"])
+            lengths = [*row["seq_lengths"], pad] if pad else list(row["seq_lengths"])
+            [position] = DataCollatorForLanguageModeling.get_position_ids_from_packed_seq_lengths(
+                [lengths]
+            )
+            label = torch.tensor([*row["labels"], *[IGNORE_INDEX] * pad])
+            label[position == 0] = IGNORE_INDEX
+            input_ids.append(torch.tensor([*row["input_ids"], *[self.pad_token_id] * pad]))
+            labels.append(label)
+            positions.append(position)
+        return {
+            "input_ids": torch.stack(input_ids),
+            "labels": torch.stack(labels),
+            "position_ids": torch.stack(positions),
+        }
+
+
+def collator_for(attn_implementation: str, pad_token_id: int, packed: bool) -> Any:
+    """The batch layout the attention kernel keeps dialogues apart with (see module doc)."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    if not packed:
+        return DataCollatorForLanguageModeling(pad_token_id=pad_token_id)
+    if attn_implementation.startswith("flash"):
+        return DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=True)
+    return RowwisePackedCollator(pad_token_id)
 
 
 def trainer_batches(
-    dataset: "Dataset", pad_token_id: int, batch_size: int, count: int, padding_free: bool
+    dataset: "Dataset", collator: Any, batch_size: int, count: int
 ) -> list[dict[str, list[list[int]]]]:
-    """The first `count` micro-batches as TRL's collator builds them (2-D, like the tensors).
-
-    Padding-free batches carry `position_ids`; padded ones (packing off) an `attention_mask`.
-    """
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
-    collator = DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=padding_free)
-    keys = ("input_ids", "labels", "position_ids" if padding_free else "attention_mask")
+    """The first `count` micro-batches as `collator` builds them, as nested lists."""
+    keys = ("input_ids", "labels", "position_ids", "attention_mask")
     batches = []
     for start in range(0, min(count * batch_size, len(dataset)), batch_size):
-        rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        batch = collator(rows)
-        batches.append({key: batch[key].tolist() for key in keys})
+        batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        batches.append({key: batch[key].tolist() for key in keys if key in batch})
     return batches
 
 

@@ -25,6 +25,7 @@ from starchat.finetune.modeling import (
 )
 from starchat.finetune.packing import (
     PackingStats,
+    collator_for,
     pack,
     packing_stats,
     trainer_batches,
@@ -57,17 +58,13 @@ def dump_examples(recipe: Recipe, count: int, path: "Path") -> int:
     dialogues = check_inputs(recipe)
     print(dialogues.summary())
     tokenizer, _ = load_tokenizer(recipe.model.model_name_or_path or "")
-    dataset, stats = tokenize_dialogues(dialogues.train, tokenizer, recipe.max_length, "train")
-    strategy = str(recipe.training["packing_strategy"])
-    print(stats.summary(recipe.max_length, strategy))
-    packing = bool(recipe.training["packing"])
-    if packing:
-        dataset = pack(dataset, recipe.max_length, strategy)
-        print(packing_stats(dataset, recipe.max_length).summary())
-    batch_size = int(recipe.training.get("per_device_train_batch_size", 8))
-    batches = trainer_batches(dataset, tokenizer.pad_token_id, batch_size, count, packing)
-    write_examples(batches, tokenizer, path)
-    print(f"wrote {len(batches)} micro-batches of {batch_size} rows to {path}")
+    dataset, _, packed = _training_rows(recipe, tokenizer, dialogues.train, "train", print)
+    collator = collator_for(
+        recipe.model.attn_implementation, tokenizer.pad_token_id, packed is not None
+    )
+    batch_size = int(recipe.training["per_device_train_batch_size"])
+    write_examples(trainer_batches(dataset, collator, batch_size, count), tokenizer, path)
+    print(f"wrote {min(count, -(-len(dataset) // batch_size))} micro-batches to {path}")
     return 0
 
 
@@ -100,9 +97,9 @@ def train(recipe: Recipe) -> int:
     if main:
         metrics = _metrics(recipe, args, dialogues, stats.to_json(), packed.to_json(), trainer)
         metrics["train"] = dict(result.metrics)
-        seen = [e["num_tokens"] for e in trainer.state.log_history if "num_tokens" in e]
-        runtime = result.metrics.get("train_runtime")
-        metrics["train_tokens_per_second"] = seen[-1] / runtime if seen and runtime else None
+        metrics["train_tokens_per_second"] = _tokens_per_second(
+            args, packed, trainer.state.global_step - _step(resume), result.metrics
+        )
         metrics["eval"] = {**evaluation, "perplexity": perplexity(evaluation.get("eval_loss"))}
         metrics["sample"] = {"prompt": recipe.run.sample_prompt, "answer": answer}
         metrics["resumed_from"] = resume.name if resume else None
@@ -122,29 +119,47 @@ class Prepared(NamedTuple):
 def build_trainer(
     recipe: Recipe, args: "SFTConfig", dialogues: Dialogues, say: Callable[[str], None]
 ) -> Prepared:
-    """Tokenizer, labelled data, model and TRL's trainer (which packs the data)."""
+    """Tokenizer, labelled and packed data, model, and TRL's trainer around them."""
     from trl import SFTTrainer
 
     tokenizer, added_tokens = load_tokenizer(recipe.model.model_name_or_path or "")
-    strategy = str(recipe.training["packing_strategy"])
-    train_set, stats = tokenize_dialogues(dialogues.train, tokenizer, recipe.max_length, "train")
-    say(stats.summary(recipe.max_length, strategy))
+    train_set, stats, packed = _training_rows(recipe, tokenizer, dialogues.train, "train", say)
     eval_set = None
     if dialogues.eval:
-        eval_set, _ = tokenize_dialogues(dialogues.eval, tokenizer, recipe.max_length, "eval")
+        eval_set = _training_rows(recipe, tokenizer, dialogues.eval, "eval", _silent)[0]
     model = load_model(recipe.model, tokenizer)
     peft = lora_config(recipe.model, model, added_tokens) if recipe.model.use_peft else None
     trainer = SFTTrainer(
         model=model,
         args=args,
+        data_collator=collator_for(
+            recipe.model.attn_implementation, tokenizer.pad_token_id, packed is not None
+        ),
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
         peft_config=peft,
     )
-    packed = packing_stats(trainer.train_dataset, recipe.max_length)
+    rows = packed or packing_stats(train_set, recipe.max_length)
+    return Prepared(trainer, tokenizer, stats, rows)
+
+
+def _training_rows(
+    recipe: Recipe,
+    tokenizer: "PreTrainedTokenizerBase",
+    dialogues: list[Any],
+    split: str,
+    say: Callable[[str], None],
+) -> tuple[Any, TokenStats, PackingStats | None]:
+    """Token ids and labels per dialogue, packed into rows when the recipe packs."""
+    dataset, stats = tokenize_dialogues(dialogues, tokenizer, recipe.max_length, split)
+    say(stats.summary(recipe.max_length, str(recipe.training["packing_strategy"])))
+    if not recipe.training["packing"]:
+        return dataset, stats, None
+    dataset = pack(dataset, recipe.max_length, str(recipe.training["packing_strategy"]))
+    packed = packing_stats(dataset, recipe.max_length)
     say(packed.summary())
-    return Prepared(trainer, tokenizer, stats, packed)
+    return dataset, stats, packed
 
 
 def _final_evaluation(trainer: "SFTTrainer") -> dict[str, float]:
@@ -196,6 +211,21 @@ def _metrics(
         "packing": packing,
         "log_history": trainer.state.log_history,
     }
+
+
+def _tokens_per_second(
+    args: "SFTConfig", rows: PackingStats, steps: int, metrics: dict[str, float]
+) -> float | None:
+    """Real tokens trained per second in this session: rows per step × mean tokens per row."""
+    runtime = metrics.get("train_runtime")
+    if not runtime or not rows.rows:
+        return None
+    per_step = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+    return steps * per_step * (rows.tokens / rows.rows) / runtime
+
+
+def _step(checkpoint: "Path | None") -> int:
+    return int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else 0
 
 
 def _init_distributed(recipe: Recipe) -> None:

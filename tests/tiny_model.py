@@ -51,7 +51,13 @@ def build_tokenizer(vocab_size: int = 400, *, chat: bool = True) -> PreTrainedTo
 
 
 def build_tiny_starchat(
-    out: Path, *, seed: int = 0, n_positions: int = 2048, chat: bool = True
+    out: Path,
+    *,
+    seed: int = 0,
+    n_positions: int = 2048,
+    chat: bool = True,
+    n_embd: int = 64,
+    n_layer: int = 2,
 ) -> Path:
     """Write a tiny StarChat-format model (weights, tokenizer, chat template) to `out`.
 
@@ -64,8 +70,8 @@ def build_tiny_starchat(
     config = GPTBigCodeConfig(
         vocab_size=len(tokenizer),
         n_positions=n_positions,
-        n_embd=64,
-        n_layer=2,
+        n_embd=n_embd,
+        n_layer=n_layer,
         n_head=4,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

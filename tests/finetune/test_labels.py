@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starchat.finetune.labels import IGNORE_INDEX, tokenize_dialogue
 from starchat.finetune.modeling import load_tokenizer
-from starchat.prompts import STARCHAT_SPECIAL_TOKENS, assistant_spans
+from starchat.prompts import STARCHAT_SPECIAL_TOKENS, Message, assistant_spans
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_labels_are_exactly_the_assistant_answers(tokenizer: Any, messages: Any)
 
 def test_system_user_and_headers_are_masked(tokenizer: Any) -> None:
     """The reference's defects: masking that never ran, and a system turn never masked."""
-    messages = [
+    messages: list[Message] = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Sort a list?"},
         {"role": "assistant", "content": "sorted(x)"},

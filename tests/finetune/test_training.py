@@ -8,8 +8,10 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starchat.prompts import Message
 
 from tests.finetune.conftest import (
     LORA_RECIPE,
@@ -118,7 +120,7 @@ def test_trained_model_ends_its_answer_with_end_token(zero3_run: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(zero3_run)
     model = AutoModelForCausalLM.from_pretrained(zero3_run)
     end = tokenizer.convert_tokens_to_ids("<|end|>")
-    prompt = tokenizer.apply_chat_template(
+    prompt: Any = tokenizer.apply_chat_template(
         [{"role": "user", "content": "How do I reverse a list in Python?"}],
         add_generation_prompt=True,
         return_tensors="pt",
@@ -147,15 +149,15 @@ async def test_engine_serves_the_output_and_stops_at_end(zero3_run: Path) -> Non
 
     engine = create_engine(EngineSettings(model=str(zero3_run)))
     await engine.load()
-    question = [{"role": "user", "content": "How do I reverse a list in Python?"}]
+    question: list[Message] = [{"role": "user", "content": "How do I reverse a list in Python?"}]
     assert engine.render_prompt(question).endswith(
         "<|user|>\nHow do I reverse a list in Python?<|end|>\n<|assistant|>"
-    )  # type: ignore[arg-type]
+    )
     finishes = []
     for seed in range(8):
         request = GenerationRequest(
             question, Sampling(max_new_tokens=120, temperature=1.0), seed=seed
-        )  # type: ignore[arg-type]
+        )
         text, usage = "", None
         async for item in engine.generate(request):
             if isinstance(item, Chunk):
