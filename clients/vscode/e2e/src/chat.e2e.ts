@@ -80,6 +80,15 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
   };
   const waitForText = (entry: Locator) =>
     waitFor(async () => (await textOf(entry)).length > 20, 30_000, () => 'no text streamed');
+  /** Wait for an answer to end in `state`; on failure, say how it did end. */
+  const waitForState = async (entry: Locator, state: string, timeoutMs: number) => {
+    let seen = '';
+    await waitFor(
+      async () => (seen = `${await stateOf(entry)}: ${await entry.locator('.entry-note').innerText()}`).startsWith(`${state}:`),
+      timeoutMs,
+      () => `the answer did not end ${state} (${seen})`,
+    );
+  };
 
   before(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -213,7 +222,7 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
     const answer = await ask('Write a long essay about sorting algorithms.');
     await waitForText(answer);
     await chat.locator('#stop').click();
-    await waitFor(async () => (await stateOf(answer)) === 'stopped', 10_000, () => 'the answer was not marked stopped');
+    await waitForState(answer, 'stopped', 10_000);
     const kept = await textOf(answer);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     assert.equal(await textOf(answer), kept, 'text kept arriving after Stop');
@@ -230,7 +239,7 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
     const server = (await vs.processes()).find((p) => p.args.includes('-m starchat.server'));
     assert.ok(server, 'language server process not found');
     process.kill(server.pid, 'SIGKILL');
-    await waitFor(async () => (await stateOf(answer)) === 'interrupted', 15_000, () => 'the answer was not marked interrupted');
+    await waitForState(answer, 'interrupted', 15_000);
     assert.match(await answer.locator('.entry-note').innerText(), /stopped before this answer was complete/);
     assert.match(await chat.locator('.entry-notice').last().innerText(), /restarted \(1 of 3\)/);
     await shot('7-interrupted');
@@ -238,7 +247,7 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
     const again = await ask('Are you back?');
     await waitForText(again);
     await chat.locator('#stop').click();
-    await waitFor(async () => (await stateOf(again)) === 'stopped', 10_000, () => 'no answer after the restart');
+    await waitForState(again, 'stopped', 10_000);
     await shot('8-recovered');
     mark('recovered');
   });
