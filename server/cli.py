@@ -155,10 +155,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="starchat", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
+    from starchat.server.app import add_serve_arguments
+
     serve = commands.add_parser("serve", help="run the language server (stdio by default)")
-    serve.add_argument("--tcp", type=int, metavar="PORT", help="listen on TCP instead of stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
-    serve.add_argument("--model", help="model to serve (overrides the client's setting)")
+    add_serve_arguments(serve)
 
     chat = commands.add_parser("chat", help="ask from the terminal; no MESSAGE: interactive")
     chat.add_argument("message", nargs="?", help="the question")
@@ -193,9 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
-            from starchat.server.app import serve
+            from starchat.server.app import run_from_arguments
 
-            serve(host=args.host, port=args.tcp, model=args.model)
+            run_from_arguments(args)
             return 0
         if args.command == "chat":
             return asyncio.run(_chat(args))

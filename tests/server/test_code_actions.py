@@ -331,3 +331,45 @@ async def test_nothing_in_a_document_is_executed(
         protocol.CHAT, {"message": "What is this?", "context": {"uri": uri}}
     )
     assert not marker.exists()
+
+
+@pytest_lsp.fixture(config=CONFIG, scope="module")
+async def utf8_client(lsp_client: StarChatClient, scripted_openai: ScriptedOpenAI) -> Any:
+    """A plainer editor: prefers UTF-8 positions, knows neither versioned edits nor file
+    creation, has no progress bars."""
+    await lsp_client.initialize_session(
+        initialize_params(
+            {"backend": "openai", "backendUrl": scripted_openai.url},
+            encodings=["utf-8", "utf-16"],
+            capabilities=types.ClientCapabilities(),
+        )
+    )
+    assert (await wait_ready(lsp_client))["state"] == "ready"
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_utf8_positions_and_plain_edits(
+    utf8_client: StarChatClient, scripted_openai: ScriptedOpenAI
+) -> None:
+    client = utf8_client
+    uri = f"{WORKSPACE}/pkg/labels.py"
+    line = 'label = "😀 你好"; total = add(1, 2)'
+    text = f"def add(a, b):\n    return a + b\n{line}\n"
+    open_document(client, uri, text)
+    start = units(line[: line.index("add(1")], "utf-8")
+    assert start == line.index("add(1") + 3 + 2 * 2  # 😀 is 4 bytes, each CJK character 3
+    selection = types.Range(types.Position(2, start), types.Position(2, start + 9))
+    scripted_openai.answer("```python\nadd(2, 1)\n```")
+    actions = await offered(client, uri, selection, [])
+    client.edits.clear()
+    assert (await run(client, actions["starchat.improve"]))["applied"] is True
+    (edit,) = client.edits[0].edit.changes[uri]
+    assert edit.range == selection
+    assert apply(text, edit, "utf-8") == text.replace("add(1, 2)", "add(2, 1)")
+
+    scripted_openai.answer("```python\ndef test_add():\n    assert add(1, 2) == 3\n```")
+    assert (await run(client, actions["starchat.writeTests"]))["applied"] is True
+    (insert,) = client.edits[1].edit.changes[f"{WORKSPACE}/pkg/test_labels.py"]
+    assert insert.new_text == "def test_add():\n    assert add(1, 2) == 3\n"
+    assert client.progress_reports == {}
