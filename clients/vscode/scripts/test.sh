@@ -50,8 +50,9 @@ step "installing the extension's packages"
 install "$EXT"
 
 cd "$EXT"
-step "type checking"
+step "type checking and format check"
 npx tsc -p . && npx tsc -p src/webview
+npx prettier --check .
 
 step "unit tests"
 npm run --silent test:unit

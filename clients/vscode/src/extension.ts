@@ -34,24 +34,27 @@ export function activate(context: vscode.ExtensionContext): void {
     status,
     panel,
     { dispose: () => void manager.dispose() },
-    vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, panel, { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, panel, {
+      webviewOptions: { retainContextWhenHidden: true },
+    }),
     vscode.commands.registerCommand('starchat.askAboutSelection', () => askAboutSelection(session, panel)),
     vscode.commands.registerCommand('starchat.newChat', () => session.newChat()),
     vscode.commands.registerCommand(SHOW_LOGS_COMMAND, () => logger.show()),
     vscode.commands.registerCommand('starchat.restartServer', () => manager.restart()),
     manager.onDidCreateClient((created) => {
       created.onNotification(StatusNotification, (s) => status.update(s));
-      created.onNotification(ContextTrimmedNotification, (t) => session.contextTrimmed(t.conversationId, t.droppedMessages));
+      created.onNotification(ContextTrimmedNotification, (t) =>
+        session.contextTrimmed(t.conversationId, t.droppedMessages),
+      );
     }),
     manager.onDidChangeState((event) => {
       status.update(event);
       session.serverChanged(event);
       const running = manager.client;
       if (event.kind === 'running' && running) {
-        running.sendRequest(StatusRequest).then(
-          (s) => status.update(s),
-          (error: unknown) => logger.warn(`starchat/status request failed: ${String(error)}`),
-        );
+        status
+          .refresh(() => running.sendRequest(StatusRequest))
+          .catch((error: unknown) => logger.warn(`starchat/status request failed: ${String(error)}`));
       }
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {

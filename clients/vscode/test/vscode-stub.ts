@@ -11,9 +11,7 @@ interface PropertySchema {
   default?: unknown;
 }
 
-export const packageJson = JSON.parse(
-  fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'),
-) as {
+export const packageJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
   contributes: {
     configuration: { properties: Record<string, PropertySchema & Record<string, unknown>> };
     commands: { command: string }[];

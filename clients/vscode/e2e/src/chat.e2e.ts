@@ -75,16 +75,25 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
     await input.click();
     await input.fill(question);
     await input.press('Enter');
-    await waitFor(async () => (await answers().count()) > count, 10_000, () => 'no answer entry appeared');
+    await waitFor(
+      async () => (await answers().count()) > count,
+      10_000,
+      () => 'no answer entry appeared',
+    );
     return answers().nth(count);
   };
   const waitForText = (entry: Locator) =>
-    waitFor(async () => (await textOf(entry)).length > 20, 30_000, () => 'no text streamed');
+    waitFor(
+      async () => (await textOf(entry)).length > 20,
+      30_000,
+      () => 'no text streamed',
+    );
   /** Wait for an answer to end in `state`; on failure, say how it did end. */
   const waitForState = async (entry: Locator, state: string, timeoutMs: number) => {
     let seen = '';
     await waitFor(
-      async () => (seen = `${await stateOf(entry)}: ${await entry.locator('.entry-note').innerText()}`).startsWith(`${state}:`),
+      async () =>
+        (seen = `${await stateOf(entry)}: ${await entry.locator('.entry-note').innerText()}`).startsWith(`${state}:`),
       timeoutMs,
       () => `the answer did not end ${state} (${seen})`,
     );
@@ -165,7 +174,10 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
           record();
         }),
     );
-    await waitForText(answer).then(() => shot('2-streaming'), () => undefined);
+    await waitForText(answer).then(
+      () => shot('2-streaming'),
+      () => undefined,
+    );
     const lengths = await steps;
     assert.equal(await stateOf(answer), 'done');
     assert.ok(lengths.length >= 2, `saw the answer in ${lengths.length} step(s): ${lengths.join(', ')}`);
@@ -183,7 +195,9 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
     const bulb = vs.page.locator('.lightBulbWidget');
     await bulb.waitFor({ state: 'visible', timeout: 30_000 });
     await bulb.click();
-    await vs.page.locator('.action-widget .monaco-list-row', { hasText: 'StarChat: Explain' }).waitFor({ timeout: 10_000 });
+    await vs.page
+      .locator('.action-widget .monaco-list-row', { hasText: 'StarChat: Explain' })
+      .waitFor({ timeout: 10_000 });
     await shot('4-code-actions');
     // The menu is keyboard-driven (a pointer shield covers it for its first moments).
     const focused = vs.page.locator('.action-widget .monaco-list-row.focused');
@@ -199,7 +213,11 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
       () => `Explain did not reach the panel (last message: ${JSON.stringify(seen)})`,
     );
     const answer = answers().last();
-    await waitFor(async () => (await stateOf(answer)) !== 'streaming', 60_000, () => 'Explain did not finish');
+    await waitFor(
+      async () => (await stateOf(answer)) !== 'streaming',
+      60_000,
+      () => 'Explain did not finish',
+    );
     assert.equal(await stateOf(answer), 'done');
     assert.ok((await textOf(answer)).length > 0);
     await shot('5-explain-answer');
@@ -218,7 +236,11 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
 
   test('Stop ends an answer in progress and keeps its text', async () => {
     await chat.locator('#new-chat').click();
-    await waitFor(async () => (await answers().count()) === 0, 10_000, () => 'New chat kept the transcript');
+    await waitFor(
+      async () => (await answers().count()) === 0,
+      10_000,
+      () => 'New chat kept the transcript',
+    );
     const answer = await ask('Write a long essay about sorting algorithms.');
     await waitForText(answer);
     await chat.locator('#stop').click();
@@ -260,7 +282,11 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
     const toast = vs.page.locator('.notification-toast', { hasText: 'does not have the StarChat language server' });
     await toast.waitFor({ timeout: 30_000 });
     assert.ok((await toast.innerText()).includes(`Install it with: ${python} -m pip install starchat-lsp`));
-    await waitFor(async () => (await status().innerText()).includes('stopped'), 10_000, () => 'status not stopped');
+    await waitFor(
+      async () => (await status().innerText()).includes('stopped'),
+      10_000,
+      () => 'status not stopped',
+    );
     await shot('9-missing-package');
     await toast.locator('.monaco-button', { hasText: 'Open Setting' }).click();
     const setting = vs.page.locator('.settings-editor .setting-item-contents', { hasText: 'Python' });

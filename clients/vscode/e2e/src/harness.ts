@@ -69,7 +69,10 @@ export class CodeServer {
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, text);
     }
-    for (const [scope, settings] of [['User', options.settings], ['Machine', options.machineSettings]] as const) {
+    for (const [scope, settings] of [
+      ['User', options.settings],
+      ['Machine', options.machineSettings],
+    ] as const) {
       fs.mkdirSync(path.join(this.userData, scope), { recursive: true });
       fs.writeFileSync(path.join(this.userData, scope, 'settings.json'), JSON.stringify(settings, null, 2));
     }
@@ -91,7 +94,11 @@ export class CodeServer {
     await this.page.keyboard.press('Control+A');
     await this.page.keyboard.type(`@id:${id}`);
     const input = editor.locator('.setting-item-contents .setting-item-control input').first();
-    await waitFor(async () => (await editor.locator('.setting-item-contents').count()) === 1 && input.isVisible(), 10_000, () => `setting ${id} not found`);
+    await waitFor(
+      async () => (await editor.locator('.setting-item-contents').count()) === 1 && input.isVisible(),
+      10_000,
+      () => `setting ${id} not found`,
+    );
     await input.fill(value);
     await input.press('Enter');
     // Close the Settings editor; the change is saved as the input loses focus.
@@ -106,15 +113,20 @@ export class CodeServer {
     this.server = spawn(
       CODE_SERVER,
       [
-        '--auth', 'none',
-        '--bind-addr', `127.0.0.1:${port}`,
+        '--auth',
+        'none',
+        '--bind-addr',
+        `127.0.0.1:${port}`,
         '--disable-telemetry',
         '--disable-workspace-trust',
         '--disable-update-check',
-        '--user-data-dir', this.userData,
-        '--extensions-dir', this.extensions,
+        '--user-data-dir',
+        this.userData,
+        '--extensions-dir',
+        this.extensions,
         // E2E_LOG_LEVEL=trace also records the LSP traffic (with starchat.trace.server).
-        '--log', process.env['E2E_LOG_LEVEL'] ?? 'info',
+        '--log',
+        process.env['E2E_LOG_LEVEL'] ?? 'info',
       ],
       { env: this.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -122,8 +134,15 @@ export class CodeServer {
     this.server.stdout?.on('data', keep);
     this.server.stderr?.on('data', keep);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${base}/healthz`)).ok, 60_000, () => `code-server did not start:\n${this.log}`);
-    this.browser = await chromium.launch({ executablePath: process.env['CHROMIUM'] ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    await waitFor(
+      async () => (await fetch(`${base}/healthz`)).ok,
+      60_000,
+      () => `code-server did not start:\n${this.log}`,
+    );
+    this.browser = await chromium.launch({
+      executablePath: process.env['CHROMIUM'] ?? '/usr/bin/chromium',
+      args: CHROMIUM_FLAGS,
+    });
     const context = await this.browser.newContext({ viewport: { width: 1400, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
     this.page = await context.newPage();

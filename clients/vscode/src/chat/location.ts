@@ -9,7 +9,11 @@ export function describeLocation(uri: string, range?: LineRange): string {
   let name: string;
   try {
     const pathname = decodeURIComponent(new URL(uri).pathname);
-    name = pathname.split('/').filter((p) => p !== '').at(-1) ?? uri;
+    name =
+      pathname
+        .split('/')
+        .filter((p) => p !== '')
+        .at(-1) ?? uri;
   } catch {
     name = uri;
   }

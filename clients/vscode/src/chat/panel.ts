@@ -93,9 +93,9 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
         session.clearContext();
         break;
       case 'copy':
-        void vscode.env.clipboard.writeText(message.code).then(() =>
-          vscode.window.setStatusBarMessage('$(check) Code copied', 2000),
-        );
+        void vscode.env.clipboard
+          .writeText(message.code)
+          .then(() => vscode.window.setStatusBarMessage('$(check) Code copied', 2000));
         break;
       case 'insert':
         void this.insert(message.code);

@@ -42,7 +42,9 @@ export function registerParticipant(
     try {
       if (action) {
         if (!editor) {
-          response.markdown(`Open a file and select code (or put the cursor in a function), then run /${request.command}.`);
+          response.markdown(
+            `Open a file and select code (or put the cursor in a function), then run /${request.command}.`,
+          );
           return;
         }
         const args: ActionArgs = { uri: editor.document.uri.toString(), range: selectionRange(editor) };
@@ -52,10 +54,14 @@ export function registerParticipant(
           { command: commandFor(action), arguments: [args] },
           token,
         );
-        response.markdown(action === 'explain' ? (result as ExplainResult).text : 'Done: the edit was applied to the file.');
+        response.markdown(
+          action === 'explain' ? (result as ExplainResult).text : 'Done: the edit was applied to the file.',
+        );
         return;
       }
-      const params = editor ? { message: request.prompt, context: selectionContext(editor).context } : { message: request.prompt };
+      const params = editor
+        ? { message: request.prompt, context: selectionContext(editor).context }
+        : { message: request.prompt };
       await backend.chat(params, (text) => response.markdown(text), token);
     } catch (error) {
       if (!token.isCancellationRequested) {

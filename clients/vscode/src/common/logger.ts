@@ -73,7 +73,8 @@ export class StderrClassifier {
   }
 }
 
-export function pipeServerStderr(input: Readable, logger: Logger): void {
+/** File each line the server prints (stderr; stdout carries the protocol) in the log. */
+export function pipeServerOutput(input: Readable, logger: Logger): void {
   const classifier = new StderrClassifier();
   readline.createInterface({ input, crlfDelay: Infinity, terminal: false }).on('line', (line) => {
     if (line.trim() === '') {

@@ -119,11 +119,9 @@ export interface EditResult {
 
 export const ChatRequest = new RequestType<ChatParams, ChatResult, void>(CHAT);
 export const chatProgress = new ProgressType<ChatChunk>();
-export const ConversationDeleteRequest = new RequestType<
-  ConversationDeleteParams,
-  ConversationDeleteResult,
-  void
->(CONVERSATION_DELETE);
+export const ConversationDeleteRequest = new RequestType<ConversationDeleteParams, ConversationDeleteResult, void>(
+  CONVERSATION_DELETE,
+);
 export const StatusRequest = new RequestType0<Status, void>(STATUS);
 export const StatusNotification = new NotificationType<Status>(STATUS);
 export const ContextTrimmedNotification = new NotificationType<ContextTrimmed>(CONTEXT_TRIMMED);

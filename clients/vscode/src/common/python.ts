@@ -24,9 +24,7 @@ export interface Interpreter {
 const VENV_NAMES = ['.venv', 'venv'];
 
 function venvPython(venv: string): string {
-  return process.platform === 'win32'
-    ? path.join(venv, 'Scripts', 'python.exe')
-    : path.join(venv, 'bin', 'python');
+  return process.platform === 'win32' ? path.join(venv, 'Scripts', 'python.exe') : path.join(venv, 'bin', 'python');
 }
 
 /** Expand `~` and `${workspaceFolder}` the way users write paths in settings. */

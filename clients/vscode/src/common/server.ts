@@ -21,7 +21,7 @@ import {
   type StaticFeature,
 } from 'vscode-languageclient/node';
 
-import { describeError, pipeServerStderr, serverLogLevel, type Logger } from './logger';
+import { describeError, pipeServerOutput, serverLogLevel, type Logger } from './logger';
 import { CLIENT_CAPABILITY } from './protocol';
 import { Coalesced, CrashBudget } from './restarts';
 import { checkServer, describeProblem, resolveInterpreter, SERVER_MODULE } from './python';
@@ -116,8 +116,8 @@ export class ServerManager implements vscode.Disposable {
     this.current = client;
     this.clientEmitter.fire(client);
     try {
+      // Success fires 'running' through onDidChangeState, as the client's own restarts do.
       await client.start();
-      this.stateEmitter.fire({ kind: 'running' });
     } catch (error) {
       const reason = `StarChat: the language server failed to start: ${describeError(error)}`;
       this.logger.error(reason);
@@ -138,8 +138,8 @@ export class ServerManager implements vscode.Disposable {
       traceOutputChannel: this.logger,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       stdioOptions: {
-        stdout: (input) => pipeServerStderr(input, this.logger),
-        stderr: (input) => pipeServerStderr(input, this.logger),
+        stdout: (input) => pipeServerOutput(input, this.logger),
+        stderr: (input) => pipeServerOutput(input, this.logger),
       },
       initializationOptions: () => readServerOptions(configuration()),
       middleware: this.middleware,

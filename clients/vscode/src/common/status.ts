@@ -72,6 +72,7 @@ export function shortModelName(model: string): string {
 export class StatusIndicator implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('starchat.status', vscode.StatusBarAlignment.Right, 100);
   private last: Status | undefined;
+  private updates = 0;
 
   constructor() {
     this.item.name = 'StarChat model status';
@@ -85,12 +86,25 @@ export class StatusIndicator implements vscode.Disposable {
   }
 
   update(source: ServerEvent | Status): void {
+    this.updates++;
     if (!('kind' in source)) {
       this.last = source;
     } else if (source.kind !== 'running') {
       this.last = undefined;
     }
     this.show(statusView(source));
+  }
+
+  /**
+   * Ask the server for its status (after a start). A notification can overtake the reply on
+   * the way in; the reply is then stale and ignored.
+   */
+  async refresh(request: () => Promise<Status>): Promise<void> {
+    const before = this.updates;
+    const status = await request();
+    if (this.updates === before) {
+      this.update(status);
+    }
   }
 
   private show(v: StatusView): void {

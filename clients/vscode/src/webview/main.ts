@@ -81,11 +81,7 @@ function decorateCodeBlocks(body: HTMLElement): void {
     const label = document.createElement('span');
     label.className = 'code-language';
     label.textContent = (language && languageOf(language)) ?? 'text';
-    toolbar.append(
-      label,
-      button('Copy', 'copy', 'Copy code'),
-      button('Insert', 'insert', 'Insert code at the cursor'),
-    );
+    toolbar.append(label, button('Copy', 'copy', 'Copy code'), button('Insert', 'insert', 'Insert code at the cursor'));
     pre.replaceWith(wrapper);
     wrapper.append(toolbar, pre);
   }

@@ -21,7 +21,10 @@ describe("the server's log lines", () => {
   test('other lines follow the record before them; tracebacks are errors', () => {
     const c = new StderrClassifier();
     c.classify('2026-11-25 03:57:58,677 INFO x: loading');
-    assert.deepEqual(c.classify('Loading weights: 100%|██████████| 28/28'), ['info', 'Loading weights: 100%|██████████| 28/28']);
+    assert.deepEqual(c.classify('Loading weights: 100%|██████████| 28/28'), [
+      'info',
+      'Loading weights: 100%|██████████| 28/28',
+    ]);
     assert.equal(c.classify('Traceback (most recent call last):')[0], 'error');
     assert.equal(c.classify('  File "x.py", line 1, in <module>')[0], 'error');
   });

@@ -17,7 +17,12 @@ describe('chat page', () => {
   });
 
   test('the page loads one script with the nonce and no inline code', () => {
-    const html = chatPage({ cspSource, nonce: 'abc', scriptUri: 'https://x/webview.js', styleUri: 'https://x/chat.css' });
+    const html = chatPage({
+      cspSource,
+      nonce: 'abc',
+      scriptUri: 'https://x/webview.js',
+      styleUri: 'https://x/chat.css',
+    });
     const scripts = html.match(/<script[^>]*>/g) ?? [];
     assert.deepEqual(scripts, ['<script nonce="abc" src="https://x/webview.js">']);
     assert.doesNotMatch(html, /\son\w+=/, 'no inline event handlers');
@@ -35,7 +40,10 @@ describe('locations', () => {
   test('a range names its lines, 1-based, without a trailing empty line', () => {
     const range = { start: { line: 2, character: 0 }, end: { line: 7, character: 0 } };
     assert.equal(describeLocation('file:///w/src/sample.py', range), 'sample.py:3-7');
-    assert.equal(describeLocation('file:///w/a%20b.py', { start: { line: 0 }, end: { line: 0, character: 9 } }), 'a b.py:1');
+    assert.equal(
+      describeLocation('file:///w/a%20b.py', { start: { line: 0 }, end: { line: 0, character: 9 } }),
+      'a b.py:1',
+    );
     assert.equal(describeLocation('untitled:Untitled-1'), 'Untitled-1');
   });
 });

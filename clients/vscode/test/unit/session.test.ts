@@ -131,7 +131,10 @@ describe('chat session', () => {
 
   test('attached context goes with the next message only', async () => {
     const { backend, session, last } = setup();
-    session.setContext({ uri: 'file:///w/a.py', range: { start: { line: 0, character: 0 }, end: { line: 2, character: 0 } } }, 'a.py:1-2');
+    session.setContext(
+      { uri: 'file:///w/a.py', range: { start: { line: 0, character: 0 }, end: { line: 2, character: 0 } } },
+      'a.py:1-2',
+    );
     const first = session.send('what is this?');
     assert.equal(backend.requests[0]!.context?.uri, 'file:///w/a.py');
     assert.equal(session.transcript[0]!.context, 'a.py:1-2');

@@ -19,8 +19,7 @@ const config = () => vscode.workspace.getConfiguration(SECTION);
 
 function changeEvent(...changed: string[]): vscode.ConfigurationChangeEvent {
   return {
-    affectsConfiguration: (section: string) =>
-      changed.some((key) => key === section || key.startsWith(`${section}.`)),
+    affectsConfiguration: (section: string) => changed.some((key) => key === section || key.startsWith(`${section}.`)),
   };
 }
 

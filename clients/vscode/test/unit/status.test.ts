@@ -7,7 +7,12 @@ import { shortModelName, StatusIndicator, statusView } from '../../src/common/st
 
 describe('status bar', () => {
   test('loading shows the progress message', () => {
-    const view = statusView({ state: 'loading', model: 'HuggingFaceH4/starchat-alpha', device: 'cuda:0', message: '40%' });
+    const view = statusView({
+      state: 'loading',
+      model: 'HuggingFaceH4/starchat-alpha',
+      device: 'cuda:0',
+      message: '40%',
+    });
     assert.match(view.text, /loading 40%/);
     assert.equal(view.error, false);
   });
@@ -46,5 +51,16 @@ describe('status bar', () => {
   test('long model names are shortened to their last part', () => {
     assert.equal(shortModelName('HuggingFaceH4/starchat-alpha'), 'starchat-alpha');
     assert.equal(shortModelName('/a/b/c/'), 'c');
+  });
+
+  test('a status reply overtaken by a notification is ignored', async () => {
+    const indicator = new StatusIndicator();
+    const item = createdStatusBarItems.at(-1)!;
+    let reply: (s: { state: 'loading'; model: string; device: string }) => void = () => undefined;
+    const refreshed = indicator.refresh(() => new Promise((resolve) => (reply = resolve)));
+    indicator.update({ state: 'ready', model: 'm', device: 'cuda' });
+    reply({ state: 'loading', model: 'm', device: 'cuda' });
+    await refreshed;
+    assert.match(item.text, /m · cuda/);
   });
 });
