@@ -1,0 +1,136 @@
+/**
+ * The chat page as the user sees it: the built page script (dist/webview.js) running in a DOM
+ * (jsdom) on the page the extension serves, fed the messages the extension sends.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeEach, describe, test } from 'node:test';
+
+import { JSDOM } from 'jsdom';
+
+import { chatPage } from '../../src/chat/html';
+import type { Entry, FromWebview, ToWebview } from '../../src/chat/messages';
+
+const SCRIPT = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'dist', 'webview.js'), 'utf8');
+
+interface Page {
+  window: JSDOM['window'];
+  document: Document;
+  posted: FromWebview[];
+  send(message: ToWebview): Promise<void>;
+  $(selector: string): HTMLElement;
+}
+
+function openPage(): Page {
+  const html = chatPage({ cspSource: 'vscode-resource:', nonce: 'n', scriptUri: '', styleUri: '' });
+  const dom = new JSDOM(html.replace(/<script[^>]*><\/script>/, ''), {
+    runScripts: 'outside-only',
+    pretendToBeVisual: true,
+  });
+  const posted: FromWebview[] = [];
+  Object.assign(dom.window, {
+    acquireVsCodeApi: () => ({ postMessage: (m: FromWebview) => posted.push(structuredClone(m)) }),
+  });
+  dom.window.eval(SCRIPT);
+  const frame = () => new Promise((resolve) => dom.window.requestAnimationFrame(() => resolve(undefined)));
+  return {
+    window: dom.window,
+    document: dom.window.document,
+    posted,
+    async send(message) {
+      dom.window.dispatchEvent(new dom.window.MessageEvent('message', { data: message }));
+      await frame();
+    },
+    $(selector) {
+      const found = dom.window.document.querySelector<HTMLElement>(selector);
+      assert.ok(found, `no ${selector}`);
+      return found;
+    },
+  };
+}
+
+const user: Entry = { id: 'm1', role: 'user', text: 'what is <b>this</b>?', state: 'done', context: 'a.py:1-2' };
+const answer: Entry = { id: 'm2', role: 'assistant', text: '', state: 'streaming' };
+
+describe('chat page', () => {
+  let page: Page;
+  beforeEach(async () => {
+    page = openPage();
+    await page.send({ type: 'reset', entries: [], busy: false, context: undefined });
+  });
+
+  test('asks for the transcript when it loads', () => {
+    assert.deepEqual(page.posted[0], { type: 'ready' });
+  });
+
+  test('an answer grows with each chunk and ends in its final state', async () => {
+    await page.send({ type: 'append', entry: user });
+    await page.send({ type: 'append', entry: answer });
+    await page.send({ type: 'busy', busy: true });
+    assert.equal(page.$('.entry-assistant .entry-body').textContent, 'Thinking…');
+    await page.send({ type: 'chunk', id: 'm2', text: 'It is ' });
+    assert.equal(page.$('.entry-assistant .entry-body').textContent?.trim(), 'It is');
+    await page.send({ type: 'chunk', id: 'm2', text: 'a **bold** claim.' });
+    assert.equal(page.$('.entry-assistant strong').textContent, 'bold');
+    assert.equal(page.$('.entry-assistant').getAttribute('aria-busy'), 'true');
+    await page.send({ type: 'finish', id: 'm2', state: 'interrupted', text: 'It is a **bold** claim.', note: 'cut' });
+    assert.equal(page.$('.entry-assistant').dataset['state'], 'interrupted');
+    assert.equal(page.$('.entry-assistant .entry-note').textContent, 'cut');
+    assert.equal(page.$('.entry-user .about').textContent, 'about a.py:1-2');
+    assert.equal(page.$('.entry-user .entry-body').textContent, 'what is <b>this</b>?');
+  });
+
+  test('HTML and scripts in an answer are shown, never run', async () => {
+    await page.send({ type: 'append', entry: answer });
+    const evil =
+      '<img src=x onerror="window.hacked=1"><script>window.hacked=2</script><iframe src="https://x"></iframe>';
+    await page.send({ type: 'chunk', id: 'm2', text: evil });
+    await page.send({ type: 'finish', id: 'm2', state: 'done', text: evil });
+    const body = page.$('.entry-assistant .entry-body');
+    assert.equal(body.querySelector('img, script, iframe'), null);
+    assert.ok(body.textContent?.includes('<script>window.hacked=2</script>'));
+    assert.equal((page.window as unknown as { hacked?: number }).hacked, undefined);
+  });
+
+  test('code blocks get Copy and Insert, which send the code', async () => {
+    const text = 'Use:\n```python\nprint("hi")\n```\nand\n```\nplain <text>\n```';
+    await page.send({ type: 'append', entry: { ...answer, text, state: 'done' } });
+    const blocks = page.document.querySelectorAll('.code-block');
+    assert.equal(blocks.length, 2);
+    assert.equal(blocks[0]!.querySelector('.code-language')?.textContent, 'python');
+    assert.equal(blocks[1]!.querySelector('.code-language')?.textContent, 'text');
+    blocks[0]!.querySelector<HTMLButtonElement>('button[data-action="copy"]')!.click();
+    blocks[1]!.querySelector<HTMLButtonElement>('button[data-action="insert"]')!.click();
+    assert.deepEqual(page.posted.slice(-2), [
+      { type: 'copy', code: 'print("hi")\n' },
+      { type: 'insert', code: 'plain <text>\n' },
+    ]);
+  });
+
+  test('Enter sends, Shift+Enter does not; while busy Enter waits and Escape stops', async () => {
+    const input = page.$('#input') as HTMLTextAreaElement;
+    const key = (init: KeyboardEventInit) =>
+      input.dispatchEvent(new page.window.KeyboardEvent('keydown', { ...init, cancelable: true }));
+    input.value = 'first line';
+    assert.equal(key({ key: 'Enter', shiftKey: true }), true, 'Shift+Enter is left to the textarea');
+    assert.equal(key({ key: 'Enter' }), false);
+    assert.deepEqual(page.posted.at(-1), { type: 'send', text: 'first line' });
+    assert.equal(input.value, '');
+    await page.send({ type: 'busy', busy: true });
+    assert.equal(page.$('#stop').hidden, false);
+    input.value = 'second';
+    key({ key: 'Enter' });
+    assert.equal(input.value, 'second', 'not sent while an answer is being written');
+    key({ key: 'Escape' });
+    assert.deepEqual(page.posted.at(-1), { type: 'stop' });
+  });
+
+  test('the attached selection shows and can be removed', async () => {
+    await page.send({ type: 'context', context: { label: 'sample.py:3-7' } });
+    assert.equal(page.$('#context').hidden, false);
+    assert.equal(page.$('#context-label').textContent, 'sample.py:3-7');
+    page.$('#context-clear').click();
+    assert.deepEqual(page.posted.at(-1), { type: 'clearContext' });
+  });
+});
