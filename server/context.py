@@ -7,7 +7,8 @@ target often does not; other languages: by indentation). Nothing in a document i
 executed: Python source is only parsed, never compiled or run.
 
 `build_user_message` is the pure, token-budgeted prompt builder (like llm-ls `build_prompt`):
-it takes a `fits` predicate instead of an engine, so it is tested without a model.
+it takes a token-counting function and a budget instead of an engine, so it is tested
+without a model.
 """
 
 import ast
@@ -24,13 +25,13 @@ from starchat.prompts import Diagnostic
 from starchat.prompts.actions import ActionSlots, render_template
 from starchat.server.documents import Document, Span
 
-_AST_LIMIT = 1_000_000
-"""Characters above which Python files are read by indentation only: parsing a huge file
-would hold up the event loop for no better answer."""
+_AST_LIMIT = 300_000
+"""Characters (some 8,000 lines) above which Python files are read by indentation only:
+parsing a huge file would hold up the event loop for no better answer."""
 
 _MAX_CHARS_PER_TOKEN = 16
-"""No tokenizer packs more characters than this into a token on real code, so text longer
-than budget × 16 characters need not be measured to know it does not fit."""
+"""Code tokenizers average 3–4 characters per token and rarely reach 16, so text longer than
+budget × 16 characters is cut before it is measured (measuring megabytes would be slow)."""
 
 _PY_HEADER = re.compile(r"^\s*(async\s+def|def|class)\b")
 _CLOSER = re.compile(r"^\s*[\]\)}]|^\s*end\b")

@@ -23,7 +23,6 @@ INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
-CONTENT_MODIFIED = -32801
 REQUEST_FAILED = -32803
 """LSP 3.17: the request was valid but could not be carried out (model not loaded, backend
 unreachable)."""
@@ -49,11 +48,6 @@ class RangeError(UserInputError):
 
 class UnknownConversationError(UserInputError):
     code = "unknown_conversation"
-
-
-class ContentModifiedError(UserInputError):
-    code = "content_modified"
-    lsp_code = CONTENT_MODIFIED
 
 
 def to_lsp_error(error: Exception) -> JsonRpcException:
