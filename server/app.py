@@ -18,6 +18,7 @@ from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
 from starchat.server.conversations import ConversationStore
 from starchat.server.documents import DocumentStore
+from starchat.server.features import register_all
 from starchat.server.lsp_protocol import StarChatProtocol
 from starchat.server.model_host import ModelHost
 from starchat.server.options import Options, apply_settings
@@ -54,9 +55,6 @@ class StarChatServer(LanguageServer):
         self.started = False
         """Set at `initialized`: the model is loading and the client hears about it."""
         self.stop_reporting: Callable[[], None] = lambda: None
-
-        from starchat.server.features import register_all
-
         register_all(self)
 
     def client_capability(self, *path: str) -> Any:
