@@ -2,13 +2,13 @@
 
 A run writes `finetune_run.json` (the settings that identify it, see `Recipe.identity`) the
 moment it starts. Starting again with the same recipe in the same directory resumes from the
-last complete checkpoint (the Trainer writes `trainer_state.json` last, so a checkpoint
-without it was cut off mid-save and is skipped). A directory holding anything else (another
-run, or files that are not a run) is refused unless `overwrite_output_dir` is set: a typo
-in a path must not cost someone their previous model.
+last complete checkpoint (one cut off mid-save is skipped, see `is_complete`). A directory
+holding anything else (another run, or files that are not a run) is refused unless
+`overwrite_output_dir` is set: a typo in a path must not cost someone their previous model.
 """
 
 import json
+import os
 import re
 import shutil
 from datetime import UTC, datetime
@@ -50,9 +50,20 @@ def last_complete_checkpoint(out: Path) -> Path | None:
     steps = [
         (int(match.group(1)), path)
         for path in out.iterdir()
-        if (match := _CHECKPOINT.match(path.name)) and (path / "trainer_state.json").is_file()
+        if (match := _CHECKPOINT.match(path.name)) and is_complete(path)
     ]
     return max(steps)[1] if steps else None
+
+
+def is_complete(checkpoint: Path) -> bool:
+    """Rank 0 writes `trainer_state.json` last, but the other ranks write their RNG states
+    on their own: a checkpoint cut off between the two would resume with other dropout."""
+    if not (checkpoint / "trainer_state.json").is_file():
+        return False
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1 or not any(checkpoint.glob("rng_state*.pth")):
+        return True
+    return all((checkpoint / f"rng_state_{rank}.pth").is_file() for rank in range(world_size))
 
 
 def start_run(recipe: Recipe) -> None:

@@ -190,7 +190,7 @@ def test_interrupted_run_resumes_with_the_same_data_order(
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 240
-    while not list(out.glob("checkpoint-*/trainer_state.json")):
+    while not _complete_checkpoint(out):
         assert process.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -212,6 +212,13 @@ def test_interrupted_run_resumes_with_the_same_data_order(
     assert sorted(after) == list(range(1, 11))
     for step, loss in after.items():
         assert loss == pytest.approx(reference[step], rel=1e-4), step
+
+
+def _complete_checkpoint(out: Path) -> bool:
+    return any(
+        (c / "trainer_state.json").is_file() and len(list(c.glob("rng_state_*.pth"))) == 2
+        for c in out.glob("checkpoint-*")
+    )
 
 
 def _children(pid: int) -> list[int]:
