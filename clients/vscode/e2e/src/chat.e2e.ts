@@ -124,8 +124,8 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
       },
     });
     mark('extensionInstalled');
-    await built;
-    mark('tinyModelBuilt');
+    await Promise.all([built, vs.start()]);
+    mark('tinyModelBuiltAndCodeServerUp');
     await vs.open();
     mark('workbenchLoaded');
   });

@@ -49,6 +49,7 @@ export class CodeServer {
   private readonly extensions = path.join(this.root, 'extensions');
   private readonly env: NodeJS.ProcessEnv;
   private log = '';
+  private base = '';
 
   constructor() {
     const xdg = path.join(this.root, 'xdg');
@@ -106,8 +107,8 @@ export class CodeServer {
     await editor.waitFor({ state: 'detached' });
   }
 
-  /** Start code-server and open the workspace in chromium. */
-  async open(): Promise<void> {
+  /** Start code-server and chromium (the workbench opens with `open`). */
+  async start(): Promise<void> {
     const port = await freePort();
     // detached: its own process group, so one kill reaches the extension host and the server.
     this.server = spawn(
@@ -133,7 +134,8 @@ export class CodeServer {
     const keep = (chunk: Buffer) => (this.log = (this.log + chunk.toString()).slice(-20_000));
     this.server.stdout?.on('data', keep);
     this.server.stderr?.on('data', keep);
-    const base = `http://127.0.0.1:${port}`;
+    this.base = `http://127.0.0.1:${port}`;
+    const base = this.base;
     await waitFor(
       async () => (await fetch(`${base}/healthz`)).ok,
       60_000,
@@ -146,7 +148,11 @@ export class CodeServer {
     const context = await this.browser.newContext({ viewport: { width: 1400, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
     this.page = await context.newPage();
-    await this.page.goto(`${base}/?folder=${encodeURIComponent(this.workspace)}`);
+  }
+
+  /** Open the workspace in VS Code; the extension activates and starts its server. */
+  async open(): Promise<void> {
+    await this.page.goto(`${this.base}/?folder=${encodeURIComponent(this.workspace)}`);
     await this.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   }
 
