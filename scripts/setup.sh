@@ -10,7 +10,7 @@ dev=false
 [[ "${1:-}" == "--dev" ]] && dev=true
 venv=.venv
 py=${PYTHON:-python3}
-system_packages=(neovim chromium bubblewrap ripgrep libkrb5-dev)
+system_packages=(neovim chromium bubblewrap ripgrep libkrb5-dev build-essential)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
