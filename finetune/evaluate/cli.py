@@ -174,10 +174,12 @@ def _humaneval(args: argparse.Namespace) -> int:
         )
         summary = asyncio.run(humaneval.evaluate_model(options, sandbox))
     scores = ", ".join(f"{k} = {v:.4f}" for k, v in summary["pass@k"].items())
+    timing = f"this run {summary['run_s']} s"
+    if summary["generation_s"]:
+        timing += f", generation {summary['generation_s']} s over all runs into this folder"
     print(
         f"{summary['source']}: {scores} over {summary['tasks']} of {summary['tasks_total']} "
-        f"tasks ({summary['passed_samples']} of {summary['samples']} samples passed) "
-        f"in {summary['run_s']} s"
+        f"tasks ({summary['passed_samples']} of {summary['samples']} samples passed; {timing})"
     )
     print(f"results: {args.out / humaneval.SAMPLES}, {args.out / humaneval.SUMMARY}")
     return 0

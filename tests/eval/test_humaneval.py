@@ -146,7 +146,7 @@ def test_the_chat_path_end_to_end_on_a_tiny_model(
     assert [r["task_id"] for r in first] == ["HumanEval/0", "HumanEval/1"]
     assert all(r["answer"] and r["passed"] is False and r["generated_tokens"] == 8 for r in first)
     assert summary(out)["pass@k"] == {"pass@1": 0.0}
-    assert "pass@1 = 0.0000 over 2 of 164 tasks" in capsys.readouterr().out
+    assert "pass@1 = 0.0000 over 2 of 164 tasks (0 of 2 samples passed" in capsys.readouterr().out
 
     # Resuming with a larger limit asks only the new task.
     assert main([*args, "--limit", "3"]) == 0
