@@ -110,43 +110,41 @@ def _short(label: str) -> str:
     return Path(label.split(" @ ")[0]).name or label
 
 
+def _shares(group: dict[str, Any]) -> dict[str, float]:
+    """Win / tie / loss / unparsed as shares of all the group's prompts (they add up to 1)."""
+    judged = group["judged"] / group["prompts"] if group["prompts"] else 0.0
+    shares = {o: (group[f"{o}_rate"] or 0.0) * judged for o in OUTCOMES}
+    return shares | {"unparsed": 1.0 - judged if group["prompts"] else 0.0}
+
+
 def chart(summary: dict[str, Any], path: Path) -> Path:
-    """Win/tie/loss bars (overall, per category, per language) and mean scores with std."""
+    """Outcome bars (overall, per category, per language) and mean scores with std."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = {"all": summary}
-    groups |= {f"{k}": v for k, v in summary["by_category"].items()}
-    groups |= {f"{k}": v for k, v in summary["by_language"].items()}
+    groups = {"all": summary, **summary["by_category"], **summary["by_language"]}
     names = list(groups)[::-1]
-    colors = {"win": "#2e7d32", "tie": "#9e9e9e", "loss": "#c62828"}
+    colors = {"win": "#2e7d32", "tie": "#9e9e9e", "loss": "#c62828", "unparsed": "#e0e0e0"}
     figure, (rates, scores) = plt.subplots(
-        1, 2, figsize=(11, 0.45 * len(names) + 2.4), gridspec_kw={"width_ratios": [3, 1.2]}
+        1, 2, figsize=(11, 0.45 * len(names) + 2.6), gridspec_kw={"width_ratios": [3, 1.2]}
     )
+    shares = [_shares(groups[n]) for n in names]
     left = [0.0] * len(names)
-    for outcome in OUTCOMES:
-        values = [groups[n][f"{outcome}_rate"] or 0.0 for n in names]
-        rates.barh(names, values, left=left, color=colors[outcome], label=outcome)
+    for outcome, color in colors.items():
+        values = [share[outcome] for share in shares]
+        rates.barh(names, values, left=left, color=color, label=outcome)
         for y, (start, value) in enumerate(zip(left, values, strict=True)):
-            if value >= 0.08:
-                rates.text(
-                    start + value / 2,
-                    y,
-                    f"{value:.0%}",
-                    ha="center",
-                    va="center",
-                    color="white",
-                    fontsize=8,
-                )
+            if value >= 0.08 and outcome != "unparsed":
+                label = f"{value:.0%}"
+                rates.text(start + value / 2, y, label, ha="center", va="center", color="white")
         left = [s + v for s, v in zip(left, values, strict=True)]
     rates.set_xlim(0, 1)
-    rates.set_xlabel(f"share of judged prompts ({summary['judged']} of {summary['prompts']})")
-    rates.set_title(
-        f"{_short(summary['a'])} (A) vs {_short(summary['b'])} (B): A's win / tie / loss"
+    rates.set_xlabel(
+        f"share of prompts ({summary['judged']} judged, {summary['unparsed']} unparsed)"
     )
-    rates.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8)
+    rates.set_title(f"{_short(summary['a'])} (A) vs {_short(summary['b'])} (B): A's outcome")
     sides = [("A", summary["score_a"]), ("B", summary["score_b"])]
     scores.bar(
         [s for s, _ in sides],
@@ -158,7 +156,8 @@ def chart(summary: dict[str, Any], path: Path) -> Path:
     scores.set_ylim(0, 8.5)
     scores.set_title("mean score ± std (1–8)")
     figure.suptitle(f"judge: {_short(summary['judge'])}", fontsize=9)
-    figure.tight_layout()
+    figure.legend(*rates.get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
