@@ -179,18 +179,36 @@ def _parser() -> argparse.ArgumentParser:
     prompt.add_argument("--lines", type=_line_range, help="line range for --action, e.g. 3-10")
     _engine_arguments(prompt)
 
-    for name, text in (
-        ("finetune", "train a model (needs the [train] extra)"),
-        ("eval", "evaluate a model (needs the [train] extra)"),
-    ):
-        sub = commands.add_parser(name, help=text, add_help=False)
-        sub.add_argument("rest", nargs=argparse.REMAINDER)
+    # Listed for --help; main() hands their command lines over before parsing.
+    commands.add_parser("finetune", help="train a model (needs the [train] extra)")
+    commands.add_parser("eval", help="evaluate a model (needs the [train] extra)")
     return parser
 
 
+_DELEGATED = {
+    "finetune": "starchat.finetune.cli",
+    "eval": "starchat.finetune.evaluate.cli",
+}
+"""Commands whose whole command line (help included) belongs to another module."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in _DELEGATED:
+        import importlib
+
+        try:
+            module = importlib.import_module(_DELEGATED[arguments[0]])
+        except ImportError as error:
+            print(
+                f"starchat: error: `starchat {arguments[0]}` needs the training extra "
+                f"({error.name} is missing): pip install 'starchat-lsp[train]'",
+                file=sys.stderr,
+            )
+            return 1
+        return int(module.main(arguments[1:]))
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         if args.command == "serve":
             from starchat.server.app import run_from_arguments
@@ -201,14 +219,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_chat(args))
         if args.command == "prompt":
             return _prompt(args)
-        if args.command == "finetune":
-            from starchat.finetune.cli import main as finetune_main
-
-            return finetune_main(args.rest)
-        if args.command == "eval":
-            from starchat.finetune.evaluate.cli import main as eval_main
-
-            return eval_main(args.rest)
     except KeyboardInterrupt:
         return 130
     except (EngineError, _UsageError, OSError) as error:

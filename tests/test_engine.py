@@ -3,7 +3,6 @@
 import asyncio
 import functools
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +77,8 @@ async def test_stopping_consumption_stops_decoding_at_the_next_token(tiny_model_
         if seen == 3:
             break
     await stream.aclose()  # type: ignore[attr-defined]
-    cancelled = time.perf_counter()
-    while any(t.name == "starchat-generate" for t in threading.enumerate()):
-        await asyncio.sleep(0.005)
-        assert time.perf_counter() - cancelled < 2.0, "decode loop still running"
+    # aclose() returns once the decode thread has ended: the model is free again.
+    assert not any(t.name == "starchat-generate" for t in threading.enumerate())
 
 
 async def test_cancelling_the_task_stops_decoding(tiny_model_dir: Path) -> None:
@@ -98,7 +95,6 @@ async def test_cancelling_the_task_stops_decoding(tiny_model_dir: Path) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.3)
     assert not any(t.name == "starchat-generate" for t in threading.enumerate())
 
 

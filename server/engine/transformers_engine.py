@@ -43,6 +43,21 @@ class _Failed:
         self.error = error
 
 
+_JOIN_TIMEOUT_S = 30.0
+
+
+async def _joined(worker: threading.Thread) -> None:
+    """Wait for a decode thread that was told to stop: it ends at its next token.
+
+    Waiting means that when a consumer's `aclose()` or cancellation returns, the model is
+    free again, and no thread is left inside torch when the process exits.
+    """
+    try:
+        await asyncio.to_thread(worker.join, _JOIN_TIMEOUT_S)
+    except RuntimeError:  # the event loop is shutting down and its executor is gone
+        worker.join(_JOIN_TIMEOUT_S)
+
+
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
 
@@ -263,6 +278,7 @@ class TransformersEngine:
             yield Usage(len(prompt_ids), generated, ttft, rate, finish, dropped)  # type: ignore[arg-type]
         finally:
             stop.set()
+            await _joined(worker)
 
     def _decode(
         self,
