@@ -17,6 +17,7 @@ from typing import Any
 
 from starchat.finetune.config import Recipe
 from starchat.finetune.errors import FinetuneError
+from starchat.finetune.report import METRICS_FILE
 
 RUN_FILE = "finetune_run.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -43,6 +44,8 @@ def resume_checkpoint(recipe: Recipe) -> Path | None:
         raise FinetuneError(
             f"output_dir {out} holds another run (it differs in {', '.join(differs)}); {hint}"
         )
+    if (out / METRICS_FILE).is_file():
+        raise FinetuneError(f"output_dir {out} holds this run, finished; {hint}")
     return last_complete_checkpoint(out)
 
 

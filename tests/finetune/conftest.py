@@ -69,3 +69,10 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def failure(done: subprocess.CompletedProcess[str]) -> str:
+    """The worker's own traceback (torchrun's summary at the end hides it)."""
+    text = done.stdout + done.stderr
+    start = text.find("Traceback")
+    return text[start : start + 4000] if start >= 0 else text[-4000:]

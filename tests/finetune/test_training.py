@@ -18,6 +18,7 @@ from tests.finetune.conftest import (
     RECIPE,
     REPO,
     TINY_RUN,
+    failure,
     finetune_command,
     finetune_env,
     run_finetune,
@@ -37,7 +38,7 @@ def zero3_run(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         *TINY_RUN,
         ranks=2,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, failure(done)
     (out / "stdout.txt").write_text(done.stdout, encoding="utf-8")
     return out
 
@@ -170,6 +171,16 @@ async def test_engine_serves_the_output_and_stops_at_end(zero3_run: Path) -> Non
     assert "stop" in finishes, finishes
 
 
+def test_finished_run_is_not_run_again(zero3_run: Path, base_model_dir: Path) -> None:
+    done = run_finetune(
+        str(RECIPE),
+        "--model_name_or_path", str(base_model_dir),
+        "--output_dir", str(zero3_run),
+        *TINY_RUN,
+    )  # fmt: skip
+    assert done.returncode == 1 and "holds this run, finished" in done.stderr
+
+
 def test_interrupted_run_resumes_with_the_same_data_order(
     zero3_run: Path, base_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -200,7 +211,7 @@ def test_interrupted_run_resumes_with_the_same_data_order(
     assert not (out / "metrics.json").exists(), "the run finished before the kill"
 
     resumed = run_finetune(*args, ranks=2)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert resumed.returncode == 0, failure(resumed)
     assert "resuming from" in resumed.stdout
     metrics = _metrics(out)
     start = int(metrics["resumed_from"].split("-")[1])
@@ -241,7 +252,7 @@ def test_lora_recipe_runs_on_one_process(base_model_dir: Path, tmp_path: Path) -
         *TINY_RUN,
         "--max_steps", "4",
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, failure(done)
     adapter = json.loads((out / "adapter" / "adapter_config.json").read_text(encoding="utf-8"))
     assert set(adapter["target_modules"]) == {"c_attn", "c_proj", "c_fc"}
     assert adapter["modules_to_save"] == ["wte"]  # the new chat tokens' rows train
