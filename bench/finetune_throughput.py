@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--copies", type=int, default=6, help="fixture dialogues repeated")
     parser.add_argument("--n-embd", type=int, default=256, help="tiny model width")
     parser.add_argument("--n-layer", type=int, default=4, help="tiny model depth")
