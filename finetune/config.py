@@ -270,7 +270,7 @@ def parse_invocation(argv: list[str]) -> Invocation:
     known = {f.name for cls in parser.dataclass_types for f in fields(cls)}
     unknown = [key for key in values if key not in known]
     if unknown:
-        raise FinetuneError(_unknown_message(recipe_path.name, unknown, known, prefix=""))
+        raise FinetuneError(_unknown_message(recipe_path.name, unknown, known, noun="key"))
     managed = [key for key in values if key in MANAGED]
     if managed:
         key = managed[0]
@@ -283,7 +283,7 @@ def parse_invocation(argv: list[str]) -> Invocation:
     if rest:
         options = [item for item in rest if item.startswith("--")] or rest
         names = {f"--{name}" for name in known} | {"--dump-examples", "--estimate-memory"}
-        raise FinetuneError(_unknown_message("command line", options, names, prefix=""))
+        raise FinetuneError(_unknown_message("command line", options, names, noun="option"))
     given = vars(namespace)
     overridden = [key for key in MANAGED if given.get(key) != _field_default(parser, key)]
     if overridden:
@@ -391,11 +391,10 @@ def _field_default(parser: "HfArgumentParser", name: str) -> Any:
     return next((a.default for a in parser._actions if a.dest == name), None)
 
 
-def _unknown_message(where: str, unknown: list[str], known: set[str], prefix: str) -> str:
+def _unknown_message(where: str, unknown: list[str], known: set[str], noun: str) -> str:
     parts = []
     for key in unknown:
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
-        hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-        parts.append(f"{prefix}{key}{hint}")
-    noun = "key" if len(unknown) == 1 else "keys"
-    return f"{where}: unknown {noun}: {', '.join(parts)}"
+        parts.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    plural = "" if len(unknown) == 1 else "s"
+    return f"{where}: unknown {noun}{plural}: {', '.join(parts)}"
