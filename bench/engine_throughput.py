@@ -81,13 +81,17 @@ async def main() -> None:
     for _ in range(args.runs):
         rows["engine"].append(await through_engine(engine, args.tokens))
         rows["baseline"].append(baseline(engine, args.tokens))
-    med = {k: (statistics.median(t for t, _ in v), statistics.median(r for _, r in v))
-           for k, v in rows.items()}
+    med = {
+        k: (statistics.median(t for t, _ in v), statistics.median(r for _, r in v))
+        for k, v in rows.items()
+    }
     for name, (ttft, rate) in med.items():
         print(f"{name:<9} time to first token {ttft * 1000:7.1f} ms   decode {rate:6.1f} tok/s")
-    print(f"ratio     tokens/s engine/baseline {med['engine'][1] / med['baseline'][1]:.3f}   "
-          f"TTFT engine/baseline {med['engine'][0] / med['baseline'][0]:.3f}   "
-          f"(median of {args.runs} alternating runs, {args.tokens} tokens)")
+    print(
+        f"ratio     tokens/s engine/baseline {med['engine'][1] / med['baseline'][1]:.3f}   "
+        f"TTFT engine/baseline {med['engine'][0] / med['baseline'][0]:.3f}   "
+        f"(median of {args.runs} alternating runs, {args.tokens} tokens)"
+    )
 
 
 if __name__ == "__main__":
