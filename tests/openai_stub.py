@@ -1,47 +1,78 @@
-"""A scripted OpenAI-compatible endpoint for tests: the wire format of vLLM/TGI, canned answers.
+"""A scripted OpenAI-compatible endpoint: the wire format of vLLM and TGI, answers the test writes.
 
-Speaks `GET /v1/models` and `POST /v1/chat/completions` (SSE `data:` chunks ending in
-`[DONE]`, or one JSON body when `stream` is false). Answers come from `replies` in order
-(the last one repeats); a reply that is an `int` is an HTTP error status with an
-OpenAI-style error body. Requests are recorded; a client that hangs up mid-stream is noted
-in `disconnects`.
+The engines' HTTP code is real; only the model behind the endpoint is scripted, so a test can
+know the exact answer (and therefore the exact edit or verdict) while every byte travels as
+vLLM or TGI send it. Speaks `GET /v1/models` and `POST /v1/chat/completions`, streaming (SSE
+`data:` chunks, a usage chunk, `[DONE]`) or not, as the request's `stream` asks.
+
+Each reply is, in order of preference: the next one queued with `answer()`, `decide(messages)`,
+or "OK.". A reply that is an `int` is an HTTP error status with an OpenAI-style error body;
+after `fail_after` requests every one gets 500, like a server going down. Requests are
+recorded; a client that hangs up mid-stream is counted in `disconnects`.
 """
 
 import json
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+Reply = str | int
+Decide = Callable[[list[dict[str, str]]], Reply]
 
 
 class OpenAIStub:
     def __init__(
-        self, replies: list[str | int], *, delay: float = 0.0, model: str = "stub"
+        self,
+        *,
+        decide: Decide | None = None,
+        model: str = "stub",
+        chunk_delay: float = 0.0,
+        fail_after: int | None = None,
     ) -> None:
-        self.replies = replies
-        self.delay = delay
+        self.decide = decide
         self.model = model
+        self.chunk_delay = chunk_delay
+        self.fail_after = fail_after
         self.requests: list[dict[str, Any]] = []
+        """The body of every chat-completion request, in order."""
         self.disconnects = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._queued: deque[tuple[Reply, float]] = deque()
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._http.daemon_threads = True
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://127.0.0.1:{self._http.server_address[1]}/v1"
+
+    def answer(self, *replies: Reply, delay: float = 0.0) -> None:
+        """Queue the next replies, one per request, each starting after `delay` seconds."""
+        self._queued.extend((reply, delay) for reply in replies)
+
+    def last_user_message(self) -> str:
+        return str(self.requests[-1]["messages"][-1]["content"])
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
 
     def __enter__(self) -> "OpenAIStub":
-        self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.close()
 
-    def _next_reply(self) -> str | int:
-        index = min(len(self.requests) - 1, len(self.replies) - 1)
-        return self.replies[index]
+    def _reply(self, request: dict[str, Any]) -> Reply:
+        if self.fail_after is not None and len(self.requests) > self.fail_after:
+            return 500
+        if self._queued:
+            reply, delay = self._queued.popleft()
+            time.sleep(delay)
+            return reply
+        return self.decide(request["messages"]) if self.decide else "OK."
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         stub = self
@@ -68,32 +99,18 @@ class OpenAIStub:
                 length = int(self.headers.get("Content-Length", "0"))
                 request = json.loads(self.rfile.read(length) or b"{}")
                 stub.requests.append(request)
-                reply = stub._next_reply()
+                reply = stub._reply(request)
                 if isinstance(reply, int):
-                    self._json(
-                        reply,
-                        {
-                            "error": {
-                                "message": f"scripted failure {reply}",
-                                "type": "invalid_request_error",
-                            }
-                        },
-                    )
+                    error = {"message": f"scripted failure {reply}", "type": "server_error"}
+                    self._json(reply, {"error": error})
                     return
                 pieces = [reply[i : i + 4] for i in range(0, len(reply), 4)]
+                usage = {"prompt_tokens": 10, "completion_tokens": len(pieces)}
                 if not request.get("stream"):
+                    message = {"role": "assistant", "content": reply}
+                    choice = {"index": 0, "finish_reason": "stop", "message": message}
                     self._json(
-                        200,
-                        {
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": reply},
-                                }
-                            ],
-                            "usage": {"prompt_tokens": 10, "completion_tokens": len(pieces)},
-                        },
+                        200, {"object": "chat.completion", "choices": [choice], "usage": usage}
                     )
                     return
                 self.send_response(200)
@@ -101,21 +118,13 @@ class OpenAIStub:
                 self.end_headers()
                 try:
                     for piece in pieces:
+                        delta = {"content": piece}
                         self._event(
-                            {
-                                "choices": [
-                                    {"index": 0, "delta": {"content": piece}, "finish_reason": None}
-                                ]
-                            }
+                            {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                         )
-                        time.sleep(stub.delay)
+                        time.sleep(stub.chunk_delay)
                     self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-                    self._event(
-                        {
-                            "choices": [],
-                            "usage": {"prompt_tokens": 10, "completion_tokens": len(pieces)},
-                        }
-                    )
+                    self._event({"choices": [], "usage": usage})
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):

@@ -22,7 +22,8 @@ ANSWER = "Use `sorted(items)`; it returns a new list. 排序 😀"
 
 
 async def test_streams_the_answer_and_reports_usage() -> None:
-    with OpenAIStub([ANSWER]) as stub:
+    with OpenAIStub() as stub:
+        stub.answer(ANSWER)
         engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
         items = [
             i
@@ -40,7 +41,8 @@ async def test_streams_the_answer_and_reports_usage() -> None:
 
 
 async def test_an_error_body_becomes_a_clear_error() -> None:
-    with OpenAIStub([400]) as stub:
+    with OpenAIStub() as stub:
+        stub.answer(400)
         engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
         with pytest.raises(BadRequestError, match="answered 400: scripted failure 400"):
             async for _ in engine.generate(GenerationRequest(QUESTION)):  # type: ignore[arg-type]
@@ -58,7 +60,8 @@ async def test_a_refused_connection_names_the_url() -> None:
 
 
 async def test_stopping_consumption_closes_the_stream() -> None:
-    with OpenAIStub(["word " * 200], delay=0.02) as stub:
+    with OpenAIStub(chunk_delay=0.02) as stub:
+        stub.answer("word " * 200)
         engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
         stream = engine.generate(GenerationRequest(QUESTION))  # type: ignore[arg-type]
         async for item in stream:

@@ -16,7 +16,7 @@ from starchat.finetune.evaluate.judge import (
 )
 from starchat.finetune.evaluate.judge_report import per_prompt
 
-from tests.eval.judge_server import ScriptedJudge
+from tests.openai_stub import OpenAIStub
 from tests.tiny_model import build_tiny_starchat
 
 _ANSWER = re.compile(r"\[The Start of Assistant (\d)'s Answer\]\n(.*?)\n\n\[The End", re.S)
@@ -128,7 +128,7 @@ def test_a_whole_run_against_a_served_judge(
     tiny_model_dir: Path, model_b: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    with ScriptedJudge(_prefers_longer, fail_after=3) as judge:
+    with OpenAIStub(decide=_prefers_longer, model="judge", fail_after=3) as judge:
         args = [
             "judge",
             "--a",
@@ -148,7 +148,7 @@ def test_a_whole_run_against_a_served_judge(
         ]
         # The judge goes down after three requests: a message, and what was done is kept.
         assert main(args) == 2
-        assert "judge overloaded" in capsys.readouterr().err
+        assert "scripted failure 500" in capsys.readouterr().err
         assert len(_read(out / "answers_a.jsonl")) == len(_read(out / "answers_b.jsonl")) == 3
         assert [(j["id"], j["order"]) for j in _read(out / "judgements.jsonl")] == [
             ("p1", "ab"),
@@ -282,7 +282,7 @@ def test_a_prompts_file_with_a_missing_field(
 def test_the_scripted_judge_speaks_both_response_shapes() -> None:
     """The test double answers like OpenAI's API whether or not the client streams."""
     messages = [{"role": "user", "content": "hi"}]
-    with ScriptedJudge(lambda _: "6 2\nreasons") as judge:
+    with OpenAIStub(decide=lambda _: "6 2\nreasons", model="judge") as judge:
         plain = httpx.post(
             f"{judge.url}/chat/completions", json={"model": "judge", "messages": messages}
         ).json()

@@ -15,7 +15,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 from starchat.server import protocol
 
-from tests.server.scripted_openai import ScriptedOpenAI
+from tests.openai_stub import OpenAIStub
 from tests.server.wire import ENV, SERVER
 
 
@@ -177,7 +177,7 @@ def endless_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="module")
-def scripted_openai() -> Iterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI()
+def scripted_openai() -> Iterator[OpenAIStub]:
+    server = OpenAIStub(model="scripted-starchat")
     yield server
     server.close()

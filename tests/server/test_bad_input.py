@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.server.scripted_openai import ScriptedOpenAI
+from tests.openai_stub import OpenAIStub
 from tests.server.test_chat import cpu_seconds
 from tests.server.wire import ENV, SERVER, RawServer, frame
 
@@ -23,7 +23,7 @@ CURSOR = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def server(scripted_openai: ScriptedOpenAI) -> AsyncIterator[RawServer]:
+async def server(scripted_openai: OpenAIStub) -> AsyncIterator[RawServer]:
     raw = await RawServer.start()
     await raw.initialize({"backend": "openai", "backendUrl": scripted_openai.url})
     raw.notify(
@@ -170,7 +170,7 @@ async def test_empty_messages_and_unknown_conversations(server: RawServer) -> No
     ] == {"deleted": False}
 
 
-async def test_a_five_megabyte_document(server: RawServer, scripted_openai: ScriptedOpenAI) -> None:
+async def test_a_five_megabyte_document(server: RawServer, scripted_openai: OpenAIStub) -> None:
     uri = "file:///work/big.py"
     lines = [f"def f{i}(x):\n    return x + {i}\n\n" for i in range(180_000)]
     text = "".join(lines)

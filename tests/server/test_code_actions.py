@@ -12,6 +12,7 @@ import pytest_lsp
 from lsprotocol import types
 from starchat.server import protocol
 
+from tests.openai_stub import OpenAIStub
 from tests.server.conftest import (
     CONFIG,
     WORKSPACE,
@@ -23,7 +24,6 @@ from tests.server.conftest import (
     wait_ready,
 )
 from tests.server.edits import apply, column, text_edits, units
-from tests.server.scripted_openai import ScriptedOpenAI
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -54,7 +54,7 @@ UNDEFINED = types.Diagnostic(
 
 
 @pytest_lsp.fixture(config=CONFIG, scope="module")
-async def client(lsp_client: StarChatClient, scripted_openai: ScriptedOpenAI) -> Any:
+async def client(lsp_client: StarChatClient, scripted_openai: OpenAIStub) -> Any:
     await lsp_client.initialize_session(
         initialize_params(
             {"backend": "openai", "backendUrl": scripted_openai.url, "model": "scripted-starchat"}
@@ -94,7 +94,7 @@ def cursor(line: int, character: int) -> types.Range:
 
 
 async def test_fix_replaces_the_enclosing_function_with_the_answers_code(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI
+    client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
     actions = await offered(client, STATS, cursor(12, 30), [UNDEFINED])
@@ -150,7 +150,7 @@ async def test_fix_is_offered_only_for_diagnostics_and_only_filters_kinds(
 
 
 async def test_add_docstring_matches_the_methods_indentation(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI
+    client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
     scripted_openai.answer(
@@ -168,7 +168,7 @@ async def test_add_docstring_matches_the_methods_indentation(
 
 
 async def test_improve_replaces_exactly_a_selection_after_emoji_and_cjk(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI
+    client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     uri = f"{WORKSPACE}/labels.py"
     line = 'label = "😀 你好 🚀"; total = add(1, 2) + add(3, 4)'
@@ -190,7 +190,7 @@ async def test_improve_replaces_exactly_a_selection_after_emoji_and_cjk(
 
 
 async def test_chat_context_is_the_exact_selection_in_utf16(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI
+    client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     uri = f"{WORKSPACE}/greet.py"
     line = "msg = '𝒳😀 こんにちは'; n = len(msg)"
@@ -213,7 +213,7 @@ async def test_chat_context_is_the_exact_selection_in_utf16(
 
 
 async def test_write_tests_creates_the_test_file_then_appends(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI
+    client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
     actions = await offered(client, STATS, cursor(4, 8), [])
@@ -245,7 +245,7 @@ async def test_write_tests_creates_the_test_file_then_appends(
 
 
 async def test_explain_returns_the_answer_and_continues_as_a_chat(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI
+    client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
     actions = await offered(client, STATS, cursor(4, 8), [])
@@ -267,7 +267,7 @@ async def test_explain_returns_the_answer_and_continues_as_a_chat(
 
 
 async def test_answer_without_code_changes_nothing_and_says_why(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI
+    client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
     actions = await offered(client, STATS, cursor(12, 30), [UNDEFINED])
@@ -282,7 +282,7 @@ async def test_answer_without_code_changes_nothing_and_says_why(
 
 
 async def test_no_edit_when_the_document_changed_meanwhile(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI
+    client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     open_document(client, STATS, STATS_TEXT, version=1)
     actions = await offered(client, STATS, cursor(4, 8), [])
@@ -302,7 +302,7 @@ async def test_no_edit_when_the_document_changed_meanwhile(
 
 
 async def test_an_edit_the_editor_refuses_is_reported(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI
+    client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
     actions = await offered(client, STATS, cursor(4, 8), [])
@@ -316,7 +316,7 @@ async def test_an_edit_the_editor_refuses_is_reported(
 
 
 async def test_nothing_in_a_document_is_executed(
-    client: StarChatClient, scripted_openai: ScriptedOpenAI, tmp_path: Path
+    client: StarChatClient, scripted_openai: OpenAIStub, tmp_path: Path
 ) -> None:
     marker = tmp_path / "executed"
     payload = f"__import__('pathlib').Path({str(marker)!r}).write_text('x')"
@@ -334,7 +334,7 @@ async def test_nothing_in_a_document_is_executed(
 
 
 @pytest_lsp.fixture(config=CONFIG, scope="module")
-async def utf8_client(lsp_client: StarChatClient, scripted_openai: ScriptedOpenAI) -> Any:
+async def utf8_client(lsp_client: StarChatClient, scripted_openai: OpenAIStub) -> Any:
     """A plainer editor: prefers UTF-8 positions, knows neither versioned edits nor file
     creation, has no progress bars."""
     await lsp_client.initialize_session(
@@ -350,7 +350,7 @@ async def utf8_client(lsp_client: StarChatClient, scripted_openai: ScriptedOpenA
 
 
 async def test_utf8_positions_and_plain_edits(
-    utf8_client: StarChatClient, scripted_openai: ScriptedOpenAI
+    utf8_client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     client = utf8_client
     uri = f"{WORKSPACE}/pkg/labels.py"

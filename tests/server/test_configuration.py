@@ -13,8 +13,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from starchat.server import protocol
 
+from tests.openai_stub import OpenAIStub
 from tests.server.conftest import CONFIG, StarChatClient, as_dict, initialize_params, wait_ready
-from tests.server.scripted_openai import ScriptedOpenAI
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -32,7 +32,7 @@ def errors(client: StarChatClient) -> list[str]:
 
 
 @pytest_lsp.fixture(config=CONFIG, scope="module")
-async def openai_client(lsp_client: StarChatClient, scripted_openai: ScriptedOpenAI) -> Any:
+async def openai_client(lsp_client: StarChatClient, scripted_openai: OpenAIStub) -> Any:
     await lsp_client.initialize_session(
         initialize_params(
             {
@@ -51,7 +51,7 @@ async def openai_client(lsp_client: StarChatClient, scripted_openai: ScriptedOpe
 
 
 async def test_invalid_initialization_options_are_named_and_ignored(
-    openai_client: StarChatClient, scripted_openai: ScriptedOpenAI
+    openai_client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     client = openai_client
     shown = errors(client)
@@ -64,7 +64,7 @@ async def test_invalid_initialization_options_are_named_and_ignored(
 
 
 async def test_a_change_keeps_previous_values_for_invalid_keys(
-    openai_client: StarChatClient, scripted_openai: ScriptedOpenAI
+    openai_client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     client = openai_client
     client.messages.clear()
@@ -83,7 +83,7 @@ async def test_a_change_keeps_previous_values_for_invalid_keys(
 
 
 async def test_null_settings_are_pulled_with_workspace_configuration(
-    openai_client: StarChatClient, scripted_openai: ScriptedOpenAI
+    openai_client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     client = openai_client
     client.set_configuration({"maxNewTokens": 77}, section="starchat")

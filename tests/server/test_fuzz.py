@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server.scripted_openai import ScriptedOpenAI
+from tests.openai_stub import OpenAIStub
 from tests.server.wire import ENV, SERVER, frame
 
 DOC = "file:///work/fuzz.py"
@@ -236,7 +236,7 @@ class FuzzedServer:
 
 
 def test_thousands_of_bad_messages_leave_the_server_serving(
-    scripted_openai: ScriptedOpenAI,
+    scripted_openai: OpenAIStub,
 ) -> None:
     server = FuzzedServer(scripted_openai.url)
     tracked: set[str] = set()

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.server.scripted_openai import ScriptedOpenAI
+from tests.openai_stub import OpenAIStub
 from tests.server.wire import ENV
 
 REPO = Path(__file__).parents[2]
@@ -26,7 +26,7 @@ SOURCE = textwrap.dedent(
 FIXED = "def mean(values):\n    total = sum(values)\n    return total / len(values)"
 
 
-def test_neovim_chats_and_fixes(tmp_path: Path, scripted_openai: ScriptedOpenAI) -> None:
+def test_neovim_chats_and_fixes(tmp_path: Path, scripted_openai: OpenAIStub) -> None:
     (tmp_path / "pyproject.toml").write_text("")
     source = tmp_path / "stats.py"
     source.write_text(SOURCE)
