@@ -24,7 +24,9 @@ def write_samples(path: Path, completions: dict[str, str]) -> Path:
 
 
 def records(out: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in (out / "samples.jsonl").open()]
+    """The samples in task order (they are written as their sandboxed runs finish)."""
+    rows = [json.loads(line) for line in (out / "samples.jsonl").open()]
+    return sorted(rows, key=lambda r: int(str(r["task_id"]).split("/")[1]))
 
 
 def summary(out: Path) -> dict[str, object]:
