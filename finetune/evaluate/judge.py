@@ -11,14 +11,13 @@ that fails too, the order is recorded as unparsed and the run goes on.
 """
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from starchat.finetune.evaluate.errors import EvalError
+from starchat.finetune.evaluate.errors import EvalError, jsonl_objects
 from starchat.finetune.evaluate.generation import ModelSpec, ask, chat, load
 from starchat.finetune.evaluate.rundir import RunDir
 from starchat.prompts import Message
@@ -53,22 +52,9 @@ def default_prompts() -> Path:
 
 def load_prompts(path: Path) -> list[JudgePrompt]:
     """The prompt set, one JSON object per line with the fields id, category, language, prompt."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise EvalError(f"cannot read the prompts file {path}: {error.strerror}") from error
     prompts: list[JudgePrompt] = []
     seen: set[str] = set()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise EvalError(f"{where} is not valid JSON: {error}") from error
-        if not isinstance(row, dict):
-            raise EvalError(f"{where} must be a JSON object with the fields {', '.join(FIELDS)}")
+    for where, row in jsonl_objects(path, "prompts file"):
         for field in FIELDS:
             if not isinstance(row.get(field), str) or not row[field].strip():
                 raise EvalError(f"{where}: missing field {field!r} (a non-empty string)")
