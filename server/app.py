@@ -16,12 +16,14 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
+from starchat.server.context import EditorContext, Target, editor_context
 from starchat.server.conversations import ConversationStore
-from starchat.server.documents import DocumentStore
+from starchat.server.documents import Document, DocumentStore
 from starchat.server.features import register_all
 from starchat.server.lsp_protocol import StarChatProtocol
 from starchat.server.model_host import ModelHost
 from starchat.server.options import Options, apply_settings
+from starchat.server.params import EditorLocation
 from starchat.server.transport import private_stdout, serve_stdio, serve_tcp
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,21 @@ class StarChatServer(LanguageServer):
     def workspace_roots(self) -> list[str]:
         workspace = self.workspace
         return [f.uri for f in workspace.folders.values()] + [workspace.root_uri or ""]
+
+    def locate(self, location: EditorLocation) -> tuple[Document, Target, EditorContext]:
+        """The open document a request points at, its target code, and the prompt's context.
+
+        Diagnostics sent with the request win over those the server last saw published.
+        """
+        document = self.documents.get(location.uri)
+        sent = location.lsp_diagnostics()
+        target, context = editor_context(
+            document,
+            location.lsp_range(),
+            self.workspace_roots(),
+            document.diagnostics if sent is None else sent,
+        )
+        return document, target, context
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         self.window_show_message(types.ShowMessageParams(kind, message))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from starchat.server import protocol
-from starchat.server.context import EditorContext, build_user_message, editor_context
+from starchat.server.context import EditorContext, build_user_message
 from starchat.server.errors import UserInputError, guarded
 from starchat.server.params import ChatParams, DeleteConversationParams, EditorLocation, parse
 from starchat.server.turns import take_turn
@@ -73,12 +73,5 @@ def register(server: "StarChatServer") -> None:
 def _editor(ls: "StarChatServer", location: EditorLocation | None) -> EditorContext | None:
     if location is None:
         return None
-    document = ls.documents.get(location.uri)
-    diagnostics = location.lsp_diagnostics()
-    _, context = editor_context(
-        document,
-        location.lsp_range(),
-        ls.workspace_roots(),
-        document.diagnostics if diagnostics is None else diagnostics,
-    )
+    _, _, context = ls.locate(location)
     return context if context.code.strip() else None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from starchat.prompts import ACTIONS, Action, ActionSlots, extract_code, render_action
 from starchat.server import protocol
-from starchat.server.context import Target, editor_context, fit_code
+from starchat.server.context import Target, fit_code
 from starchat.server.conversations import Conversation
 from starchat.server.documents import Document
 from starchat.server.edits import (
@@ -67,14 +67,7 @@ async def run_action(
             f"starchat.{action.name} takes one argument: {{uri, range, diagnostics?}}"
         )
     location = parse(CommandArguments, arguments[0], f"starchat.{action.name}")
-    document = ls.documents.get(location.uri)
-    diagnostics = location.lsp_diagnostics()
-    target, context = editor_context(
-        document,
-        location.lsp_range(),
-        ls.workspace_roots(),
-        document.diagnostics if diagnostics is None else diagnostics,
-    )
+    document, target, context = ls.locate(location)
     if not target.code.strip():
         raise UserInputError(
             f"Nothing to {action.title.removeprefix('StarChat: ').lower()}: select some code or "
