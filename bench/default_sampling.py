@@ -12,8 +12,8 @@ import ast
 import asyncio
 import time
 
+from starchat.engine import Chunk, EngineSettings, GenerationRequest, Sampling, create_engine
 from starchat.prompts import extract_code
-from starchat.server.engine import Chunk, EngineSettings, GenerationRequest, Sampling, create_engine
 
 QUESTIONS = [
     "Write a Python function that checks whether a number is prime.",

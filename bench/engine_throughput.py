@@ -14,8 +14,8 @@ import threading
 import time
 from typing import Any
 
-from starchat.server.engine import Chunk, EngineSettings, GenerationRequest, Sampling, Usage
-from starchat.server.engine.transformers_engine import TransformersEngine
+from starchat.engine import Chunk, EngineSettings, GenerationRequest, Sampling, Usage
+from starchat.engine.transformers_engine import TransformersEngine
 
 QUESTION = "Write a Python function that checks whether a number is prime."
 

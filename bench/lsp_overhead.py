@@ -28,9 +28,9 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
+from starchat.engine import Chunk, EngineSettings, GenerationRequest, Usage, create_engine
 from starchat.prompts import Message
-from starchat.server import protocol
-from starchat.server.engine import Chunk, EngineSettings, GenerationRequest, Usage, create_engine
+from starchat.server import methods
 from starchat.server.options import Options
 
 QUESTION = "Write a Python function that checks whether a number is prime."
@@ -55,7 +55,7 @@ class Client(LanguageClient):
         def create(ls: Client, params: types.WorkDoneProgressCreateParams) -> None:
             return None
 
-        @self.feature(protocol.STATUS)
+        @self.feature(methods.STATUS)
         def status(ls: Client, params: Any) -> None:
             if getattr(params, "state", None) == "ready":
                 ls.ready.set()
@@ -90,7 +90,7 @@ async def in_process(engine: Any, options: Options) -> tuple[float, float, int]:
 async def through_lsp(client: Client, token: str) -> tuple[float, float, int, str]:
     started = time.perf_counter()
     result = await client.protocol.send_request_async(
-        protocol.CHAT, {"message": QUESTION, "partialResultToken": token}
+        methods.CHAT, {"message": QUESTION, "partialResultToken": token}
     )
     stamps = client.arrivals[token]
     generated = result.usage.generatedTokens
@@ -136,7 +136,7 @@ async def four_at_once(client: Client) -> list[dict[str, float]]:
     started = time.perf_counter()
     requests = [
         client.protocol.send_request_async(
-            protocol.CHAT, {"message": f"{QUESTION} ({i})", "partialResultToken": t}
+            methods.CHAT, {"message": f"{QUESTION} ({i})", "partialResultToken": t}
         )
         for i, t in enumerate(tokens)
     ]

@@ -1,5 +1,5 @@
 """`python -m starchat.server`: the language server over stdio (or `--tcp PORT`)."""
 
-from starchat.server.app import main
+from starchat.server.serve import main
 
 main()

@@ -7,9 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from starchat.prompts import ACTIONS, ActionSlots, Message, render_action, render_starchat
-from starchat.prompts import system_prompt as named_system_prompt
-from starchat.server.engine import (
+from starchat.engine import (
     Chunk,
     EngineError,
     EngineSettings,
@@ -18,6 +16,8 @@ from starchat.server.engine import (
     Usage,
     create_engine,
 )
+from starchat.prompts import ACTIONS, ActionSlots, Message, render_action, render_starchat
+from starchat.prompts import system_prompt as named_system_prompt
 
 
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="starchat", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    from starchat.server.app import add_serve_arguments
+    from starchat.server.serve import add_serve_arguments
 
     serve = commands.add_parser("serve", help="run the language server (stdio by default)")
     add_serve_arguments(serve)
@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     try:
         if args.command == "serve":
-            from starchat.server.app import run_from_arguments
+            from starchat.server.serve import run_from_arguments
 
             run_from_arguments(args)
             return 0

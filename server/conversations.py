@@ -12,10 +12,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from starchat.engine import PromptTooLongError
 from starchat.prompts import Message, fit_messages
 from starchat.prompts import PromptTooLongError as BudgetError
-from starchat.server.engine import PromptTooLongError
-from starchat.server.errors import UnknownConversationError
+from starchat.server.lsp.errors import UnknownConversationError
 
 MAX_CONVERSATIONS = 200
 """Beyond this many, the least recently used conversation is forgotten."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from lsprotocol import types
-from starchat.server.errors import DocumentNotOpenError, RangeError
+from starchat.server.lsp.errors import DocumentNotOpenError, RangeError
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 

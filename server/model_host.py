@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from starchat.server.engine import (
+from starchat.engine import (
     BackendUnavailableError,
     Engine,
     EngineError,

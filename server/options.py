@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+from starchat.engine import EngineSettings, Sampling
 from starchat.prompts import system_prompt
-from starchat.server.engine import EngineSettings, Sampling
 
 SECTION = "starchat"
 """The settings section: VS Code's `starchat.*` settings, `{"starchat": {...}}` on the wire."""

@@ -12,9 +12,9 @@ the user saw it.
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from starchat.engine import Chunk, GenerationRequest, Usage
 from starchat.prompts import Message
 from starchat.server.conversations import Conversation
-from starchat.server.engine import Chunk, GenerationRequest, Usage
 from starchat.server.model_host import ModelHost
 from starchat.server.options import Options
 

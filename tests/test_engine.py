@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starchat.server.engine import (
+from starchat.engine import (
     Chunk,
     EngineSettings,
     GenerationRequest,
@@ -19,8 +19,8 @@ from starchat.server.engine import (
     Usage,
     create_engine,
 )
-from starchat.server.engine.detokenize import IncrementalDetokenizer
-from starchat.server.engine.transformers_engine import TransformersEngine
+from starchat.engine.detokenize import IncrementalDetokenizer
+from starchat.engine.transformers_engine import TransformersEngine
 
 from tests.tiny_model import build_tiny_starchat, build_tokenizer
 

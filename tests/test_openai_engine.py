@@ -4,7 +4,7 @@ import asyncio
 import socket
 
 import pytest
-from starchat.server.engine import (
+from starchat.engine import (
     BackendUnavailableError,
     BadRequestError,
     Chunk,

@@ -8,9 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starchat.finetune.evaluate.errors import EvalError
-from starchat.prompts import Message, system_prompt
-from starchat.server.engine import (
+from starchat.engine import (
     Chunk,
     Engine,
     EngineError,
@@ -20,7 +18,9 @@ from starchat.server.engine import (
     Sampling,
     create_engine,
 )
-from starchat.server.engine.default_model import DEFAULT_MODEL_NAME
+from starchat.engine.default_model import DEFAULT_MODEL_NAME
+from starchat.finetune.evaluate.errors import EvalError
+from starchat.prompts import Message, system_prompt
 from starchat.server.options import DEFAULT_SYSTEM_PROMPT as CHAT_SYSTEM_PROMPT
 
 

@@ -17,12 +17,12 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
+from starchat.engine import Engine
 from starchat.finetune.evaluate.errors import EvalError, jsonl_objects
 from starchat.finetune.evaluate.generation import ModelSpec, ask, chat, load
 from starchat.finetune.evaluate.rundir import RunDir
 from starchat.prompts import Message
 from starchat.prompts.files import environment, read_text
-from starchat.server.engine import Engine
 
 Order = Literal["ab", "ba"]
 ORDERS: tuple[Order, ...] = ("ab", "ba")

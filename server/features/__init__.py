@@ -9,7 +9,7 @@ one feature becomes an error response and a log line, never a dead server.
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from starchat.server.app import StarChatServer
+    from starchat.server.session import StarChatServer
 
 
 def register_all(server: "StarChatServer") -> None:

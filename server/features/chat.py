@@ -13,21 +13,21 @@ window, oldest turns first; `starchat/contextTrimmed` tells the client when that
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from starchat.server import protocol
+from starchat.server import methods
 from starchat.server.context import EditorContext, build_user_message
-from starchat.server.errors import UserInputError, guarded
-from starchat.server.params import ChatParams, DeleteConversationParams, EditorLocation, parse
+from starchat.server.lsp.errors import UserInputError, guarded
+from starchat.server.lsp.params import ChatParams, DeleteConversationParams, EditorLocation, parse
 from starchat.server.turns import take_turn
 
 if TYPE_CHECKING:
-    from starchat.server.app import StarChatServer
+    from starchat.server.session import StarChatServer
 
 
 def register(server: "StarChatServer") -> None:
-    @server.feature(protocol.CHAT)
+    @server.feature(methods.CHAT)
     @guarded("chat")
     async def chat(ls: "StarChatServer", params: Any) -> dict[str, Any]:
-        request = parse(ChatParams, params, protocol.CHAT)
+        request = parse(ChatParams, params, methods.CHAT)
         if not request.message.strip():
             raise UserInputError("The chat message is empty: type a question")
         editor = _editor(ls, request.context)
@@ -44,7 +44,7 @@ def register(server: "StarChatServer") -> None:
 
         def trimmed(dropped: int) -> None:
             ls.protocol.notify(
-                protocol.CONTEXT_TRIMMED,
+                methods.CONTEXT_TRIMMED,
                 {"conversationId": conversation.id, "droppedMessages": dropped},
             )
 
@@ -63,10 +63,10 @@ def register(server: "StarChatServer") -> None:
             "droppedMessages": answer.dropped_messages,
         }
 
-    @server.feature(protocol.CONVERSATION_DELETE)
+    @server.feature(methods.CONVERSATION_DELETE)
     @guarded("conversation/delete")
     def delete(ls: "StarChatServer", params: Any) -> dict[str, bool]:
-        request = parse(DeleteConversationParams, params, protocol.CONVERSATION_DELETE)
+        request = parse(DeleteConversationParams, params, methods.CONVERSATION_DELETE)
         return {"deleted": ls.conversations.delete(request.conversation_id)}
 
 

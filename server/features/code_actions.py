@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 from lsprotocol.converters import get_converter
 from starchat.prompts import ACTIONS
-from starchat.server.errors import guarded
+from starchat.server.lsp.errors import guarded
 
 if TYPE_CHECKING:
-    from starchat.server.app import StarChatServer
+    from starchat.server.session import StarChatServer
 
 KINDS: dict[str, types.CodeActionKind] = {
     "explain": types.CodeActionKind.Empty,

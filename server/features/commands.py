@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from starchat.prompts import ACTIONS, Action, ActionSlots, extract_code, render_action
-from starchat.server import protocol
+from starchat.server import methods
 from starchat.server.context import Target, fit_code
 from starchat.server.conversations import Conversation
 from starchat.server.documents import Document
@@ -36,13 +36,13 @@ from starchat.server.edits import (
     unit_test_edit,
     unit_test_file,
 )
-from starchat.server.errors import UserInputError, guarded
-from starchat.server.params import CommandArguments, parse
-from starchat.server.progress import ProgressBar
+from starchat.server.lsp.errors import UserInputError, guarded
+from starchat.server.lsp.params import CommandArguments, parse
+from starchat.server.lsp.progress import ProgressBar
 from starchat.server.turns import take_turn
 
 if TYPE_CHECKING:
-    from starchat.server.app import StarChatServer
+    from starchat.server.session import StarChatServer
 
 
 def register(server: "StarChatServer") -> None:
@@ -107,7 +107,7 @@ async def run_action(
         bar.end()
 
     if action.result == "answer":
-        if not ls.client_capability("experimental", protocol.CLIENT_CAPABILITY, "answerPanel"):
+        if not ls.client_capability("experimental", methods.CLIENT_CAPABILITY, "answerPanel"):
             ls.show(answer.text)
         return {"conversationId": conversation.id, "text": answer.text}
     if document.version != version or ls.documents.find(document.uri) is not document:

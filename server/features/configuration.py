@@ -12,11 +12,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from starchat.server.errors import guarded
+from starchat.server.lsp.errors import guarded
 from starchat.server.options import SECTION, apply_settings
 
 if TYPE_CHECKING:
-    from starchat.server.app import StarChatServer
+    from starchat.server.session import StarChatServer
 
 logger = logging.getLogger(__name__)
 

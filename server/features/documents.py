@@ -11,10 +11,10 @@ change must see the new text.
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
-from starchat.server.errors import guarded
+from starchat.server.lsp.errors import guarded
 
 if TYPE_CHECKING:
-    from starchat.server.app import StarChatServer
+    from starchat.server.session import StarChatServer
 
 
 def register(server: "StarChatServer") -> None:

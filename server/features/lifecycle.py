@@ -5,18 +5,18 @@ encoding (UTF-16 unless the client offers UTF-8 or UTF-32), which every range af
 and where the client's `initializationOptions` (the settings object) arrive. Only after
 `initialized` may the server send requests to the client, so the model starts loading there,
 with its progress bar. `shutdown` cancels every request in flight (stopping generations);
-`exit` then ends the connection (see lsp_protocol.py).
+`exit` then ends the connection (see lsp/protocol.py).
 """
 
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
-from starchat.server.errors import guarded
 from starchat.server.features.configuration import apply_options
 from starchat.server.features.status import StatusReporter
+from starchat.server.lsp.errors import guarded
 
 if TYPE_CHECKING:
-    from starchat.server.app import StarChatServer
+    from starchat.server.session import StarChatServer
 
 
 def register(server: "StarChatServer") -> None:

@@ -11,13 +11,13 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from starchat.server import protocol
-from starchat.server.engine import Health
-from starchat.server.errors import guarded
-from starchat.server.progress import ProgressBar
+from starchat.engine import Health
+from starchat.server import methods
+from starchat.server.lsp.errors import guarded
+from starchat.server.lsp.progress import ProgressBar
 
 if TYPE_CHECKING:
-    from starchat.server.app import StarChatServer
+    from starchat.server.session import StarChatServer
 
 
 def health_json(health: Health) -> dict[str, Any]:
@@ -37,7 +37,7 @@ class StatusReporter:
         self._tasks: set[asyncio.Future[None]] = set()
 
     def on_status(self, health: Health) -> None:
-        self._ls.protocol.notify(protocol.STATUS, health_json(health))
+        self._ls.protocol.notify(methods.STATUS, health_json(health))
         if health.state == "loading" and self._bar is None:
             self._bar = ProgressBar(self._ls)
             self._shown = self._keep(self._bar.begin("StarChat", f"Loading {health.model}…"))
@@ -74,7 +74,7 @@ class StatusReporter:
 
 
 def register(server: "StarChatServer") -> None:
-    @server.feature(protocol.STATUS)
+    @server.feature(methods.STATUS)
     @guarded("status")
     def status(ls: "StarChatServer", params: Any) -> dict[str, Any]:
         return health_json(ls.host.health())

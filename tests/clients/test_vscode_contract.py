@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import annotated_types
 import pytest
-from starchat.server import protocol
+from starchat.server import methods
 from starchat.server.options import Options, apply_settings
 
 EXTENSION = Path(__file__).resolve().parents[2] / "clients" / "vscode"
@@ -115,15 +115,15 @@ TS_NAMES = ts_strings(PROTOCOL_TS)
     "name", ["CHAT", "CONVERSATION_DELETE", "STATUS", "CONTEXT_TRIMMED", "CLIENT_CAPABILITY"]
 )
 def test_method_names_agree(name: str) -> None:
-    assert TS_NAMES[name] == getattr(protocol, name)
+    assert TS_NAMES[name] == getattr(methods, name)
 
 
 @pytest.mark.parametrize("group", ["REQUESTS", "NOTIFICATIONS"])
 def test_method_lists_agree(group: str) -> None:
-    assert {TS_NAMES[n] for n in ts_list(PROTOCOL_TS, group)} == set(getattr(protocol, group))
+    assert {TS_NAMES[n] for n in ts_list(PROTOCOL_TS, group)} == set(getattr(methods, group))
 
 
 def test_commands_agree() -> None:
     actions = ts_list(PROTOCOL_TS, "ACTIONS")
     assert "`starchat.${action}`" in PROTOCOL_TS
-    assert tuple(f"starchat.{a}" for a in actions) == protocol.COMMANDS
+    assert tuple(f"starchat.{a}" for a in actions) == methods.COMMANDS

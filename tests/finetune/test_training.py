@@ -139,7 +139,7 @@ def test_trained_model_ends_its_answer_with_end_token(zero3_run: Path) -> None:
 
 
 async def test_engine_serves_the_output_and_stops_at_end(zero3_run: Path) -> None:
-    from starchat.server.engine import (
+    from starchat.engine import (
         Chunk,
         EngineSettings,
         GenerationRequest,

@@ -13,7 +13,7 @@ from lsprotocol import types
 from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
-from starchat.server import protocol
+from starchat.server import methods
 
 from tests.openai_stub import OpenAIStub
 from tests.server.wire import ENV, SERVER
@@ -79,11 +79,11 @@ def make_client() -> StarChatClient:
         ls.edits.append(params)
         return types.ApplyWorkspaceEditResult(applied=ls.apply_edits)
 
-    @client.feature(protocol.STATUS)
+    @client.feature(methods.STATUS)
     def status(ls: StarChatClient, params: Any) -> None:
         ls.statuses.append(params if isinstance(params, dict) else params._asdict())
 
-    @client.feature(protocol.CONTEXT_TRIMMED)
+    @client.feature(methods.CONTEXT_TRIMMED)
     def trimmed(ls: StarChatClient, params: Any) -> None:
         ls.trimmed.append(params if isinstance(params, dict) else params._asdict())
 
@@ -116,7 +116,7 @@ async def wait_ready(client: StarChatClient, timeout: float = 60) -> dict[str, A
     """Wait until the model is ready, through `starchat/status`."""
     deadline = time.monotonic() + timeout
     while True:
-        status = await client.protocol.send_request_async(protocol.STATUS, {})
+        status = await client.protocol.send_request_async(methods.STATUS, {})
         status = status if isinstance(status, dict) else status._asdict()
         if status["state"] != "loading" or time.monotonic() > deadline:
             return status

@@ -12,7 +12,7 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from starchat.server import protocol
+from starchat.server import methods
 
 from tests.server.conftest import (
     CONFIG,
@@ -48,7 +48,7 @@ def configure(client: StarChatClient, **settings: Any) -> None:
 
 
 async def chat(client: StarChatClient, **params: Any) -> dict[str, Any]:
-    return as_dict(await client.protocol.send_request_async(protocol.CHAT, params))
+    return as_dict(await client.protocol.send_request_async(methods.CHAT, params))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -87,7 +87,7 @@ async def test_conversation_remembers_earlier_turns(client: StarChatClient) -> N
 
     deleted = as_dict(
         await client.protocol.send_request_async(
-            protocol.CONVERSATION_DELETE, {"conversationId": first["conversationId"]}
+            methods.CONVERSATION_DELETE, {"conversationId": first["conversationId"]}
         )
     )
     assert deleted == {"deleted": True}
@@ -119,7 +119,7 @@ async def test_cancel_stops_decoding_within_a_token(client: StarChatClient) -> N
     answered: list[float] = []
     try:
         request = client.protocol.send_request(
-            protocol.CHAT, {"message": "Talk.", "partialResultToken": "cancel-1"}, msg_id="c1"
+            methods.CHAT, {"message": "Talk.", "partialResultToken": "cancel-1"}, msg_id="c1"
         )
         request.add_done_callback(lambda _: answered.append(time.perf_counter()))
         while len(client.partial.get("cancel-1", [])) < 20:
@@ -152,7 +152,7 @@ async def test_code_actions_are_answered_while_a_chat_streams(client: StarChatCl
     try:
         future = asyncio.wrap_future(
             client.protocol.send_request(
-                protocol.CHAT, {"message": "Talk.", "partialResultToken": "busy"}, msg_id="busy"
+                methods.CHAT, {"message": "Talk.", "partialResultToken": "busy"}, msg_id="busy"
             )
         )
         while not client.partial.get("busy"):

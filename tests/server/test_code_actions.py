@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from starchat.server import protocol
+from starchat.server import methods
 
 from tests.openai_stub import OpenAIStub
 from tests.server.conftest import (
@@ -199,7 +199,7 @@ async def test_chat_context_is_the_exact_selection_in_utf16(
     assert column(line, start, "utf-16") == line.index("len(")
     result = as_dict(
         await client.protocol.send_request_async(
-            protocol.CHAT,
+            methods.CHAT,
             {
                 "message": "What does this return?",
                 "context": {"uri": uri, "range": lsp_range((0, start), (0, start + 8))},
@@ -256,7 +256,7 @@ async def test_explain_returns_the_answer_and_continues_as_a_chat(
     assert [m.message for m in client.messages] == ["It computes the area of a circle."]
     follow = as_dict(
         await client.protocol.send_request_async(
-            protocol.CHAT, {"message": "Why?", "conversationId": result["conversationId"]}
+            methods.CHAT, {"message": "Why?", "conversationId": result["conversationId"]}
         )
     )
     assert follow["text"] == "Because A = πr²."
@@ -328,7 +328,7 @@ async def test_nothing_in_a_document_is_executed(
         scripted_openai.answer("```python\npass\n```")
         await run(client, actions[f"starchat.{name}"])
     await client.protocol.send_request_async(
-        protocol.CHAT, {"message": "What is this?", "context": {"uri": uri}}
+        methods.CHAT, {"message": "What is this?", "context": {"uri": uri}}
     )
     assert not marker.exists()
 

@@ -11,7 +11,7 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from starchat.server import protocol
+from starchat.server import methods
 
 from tests.openai_stub import OpenAIStub
 from tests.server.conftest import CONFIG, StarChatClient, as_dict, initialize_params, wait_ready
@@ -24,7 +24,7 @@ def settings_change(client: StarChatClient, settings: Any) -> None:
 
 
 async def chat(client: StarChatClient, message: str = "Hi") -> dict[str, Any]:
-    return as_dict(await client.protocol.send_request_async(protocol.CHAT, {"message": message}))
+    return as_dict(await client.protocol.send_request_async(methods.CHAT, {"message": message}))
 
 
 def errors(client: StarChatClient) -> list[str]:

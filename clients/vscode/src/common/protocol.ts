@@ -1,5 +1,5 @@
 /**
- * The custom protocol, declared once on the client side (mirrors server/protocol.py).
+ * The custom protocol, declared once on the client side (mirrors server/methods.py).
  *
  * Everything beyond standard LSP lives under the `starchat/` namespace; code-action commands
  * are `starchat.<action>` and run through `workspace/executeCommand`. A Python test

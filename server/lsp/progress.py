@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 if TYPE_CHECKING:
-    from starchat.server.app import StarChatServer
+    from starchat.server.session import StarChatServer
 
 _REPORT_INTERVAL_S = 0.25
 

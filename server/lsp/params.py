@@ -11,7 +11,7 @@ from lsprotocol import types
 from lsprotocol.converters import get_converter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
-from starchat.server.errors import UserInputError
+from starchat.server.lsp.errors import UserInputError
 
 _converter = get_converter()
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Literal
 
-from starchat.server.engine.base import Sampling
+from starchat.engine.base import Sampling
 
 Backend = Literal["transformers", "openai"]
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from starchat.server.engine.base import (
+from starchat.engine.base import (
     BackendUnavailableError,
     BadRequestError,
     Chunk,
@@ -16,7 +16,7 @@ from starchat.server.engine.base import (
     Sampling,
     Usage,
 )
-from starchat.server.engine.settings import EngineSettings
+from starchat.engine.settings import EngineSettings
 
 
 def create_engine(
@@ -24,10 +24,10 @@ def create_engine(
 ) -> Engine:
     """An engine for `settings`, not yet loaded: call `await engine.load()` (or just generate)."""
     if settings.backend == "openai":
-        from starchat.server.engine.openai_engine import OpenAIEngine
+        from starchat.engine.openai_engine import OpenAIEngine
 
         return OpenAIEngine(settings)
-    from starchat.server.engine.transformers_engine import TransformersEngine
+    from starchat.engine.transformers_engine import TransformersEngine
 
     return TransformersEngine(settings, progress)
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
-from starchat.server.engine import EngineError
+from starchat.engine import EngineError
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, BinaryIO, Protocol
 
 from pygls.io_ import StdinAsyncReader, StdoutWriter
-from starchat.server.errors import INVALID_REQUEST
-from starchat.server.lsp_protocol import PARSE_ERROR, StarChatProtocol
+from starchat.server.lsp.errors import INVALID_REQUEST
+from starchat.server.lsp.protocol import PARSE_ERROR, StarChatProtocol
 
 logger = logging.getLogger(__name__)
 

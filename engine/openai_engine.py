@@ -12,9 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from starchat.prompts import Message, fit_messages
-from starchat.prompts import PromptTooLongError as _BudgetError
-from starchat.server.engine.base import (
+from starchat.engine.base import (
     BackendUnavailableError,
     BadRequestError,
     Chunk,
@@ -26,7 +24,9 @@ from starchat.server.engine.base import (
     Sampling,
     Usage,
 )
-from starchat.server.engine.settings import STARCHAT_SAMPLING, EngineSettings, merged
+from starchat.engine.settings import STARCHAT_SAMPLING, EngineSettings, merged
+from starchat.prompts import Message, fit_messages
+from starchat.prompts import PromptTooLongError as _BudgetError
 
 _CHARS_PER_TOKEN = 3.5
 _DEFAULT_URL = "http://127.0.0.1:8000/v1"

@@ -13,9 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from starchat.prompts import END_TOKEN, STARCHAT_TEMPLATE, Message, fit_messages
-from starchat.prompts import PromptTooLongError as _BudgetError
-from starchat.server.engine.base import (
+from starchat.engine.base import (
     Chunk,
     EngineError,
     GenerationRequest,
@@ -26,14 +24,16 @@ from starchat.server.engine.base import (
     Sampling,
     Usage,
 )
-from starchat.server.engine.default_model import DEFAULT_MODEL_NAME, ensure_default_model
-from starchat.server.engine.detokenize import IncrementalDetokenizer
-from starchat.server.engine.settings import (
+from starchat.engine.default_model import DEFAULT_MODEL_NAME, ensure_default_model
+from starchat.engine.detokenize import IncrementalDetokenizer
+from starchat.engine.settings import (
     DEFAULT_MODEL_SAMPLING,
     STARCHAT_SAMPLING,
     EngineSettings,
     merged,
 )
+from starchat.prompts import END_TOKEN, STARCHAT_TEMPLATE, Message, fit_messages
+from starchat.prompts import PromptTooLongError as _BudgetError
 
 _DONE = object()
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from platformdirs import user_cache_dir
-from starchat.server.engine.base import ModelNotFoundError
+from starchat.engine.base import ModelNotFoundError
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

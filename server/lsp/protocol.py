@@ -23,7 +23,7 @@ import cattrs
 from lsprotocol import types
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage
-from starchat.server.errors import (
+from starchat.server.lsp.errors import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     SERVER_NOT_INITIALIZED,

@@ -1,0 +1,92 @@
+"""One client's session of the StarChat language server: its settings, documents and
+conversations, and the model host it shares (see serve.py for how sessions are started)."""
+
+import logging
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import FeatureRequestError
+from pygls.lsp.server import LanguageServer
+from starchat.server.context import EditorContext, Target, editor_context
+from starchat.server.conversations import ConversationStore
+from starchat.server.documents import Document, DocumentStore
+from starchat.server.features import register_all
+from starchat.server.lsp.params import EditorLocation
+from starchat.server.lsp.protocol import StarChatProtocol
+from starchat.server.model_host import ModelHost
+from starchat.server.options import Options
+
+logger = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return version("starchat-lsp")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class StarChatServer(LanguageServer):
+    """One client's session: its settings, documents and conversations, and the model."""
+
+    protocol: StarChatProtocol
+
+    def __init__(self, host: ModelHost, defaults: Options, *, owns_host: bool) -> None:
+        super().__init__(
+            "starchat",
+            _version(),
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=StarChatProtocol,
+        )
+        self.host = host
+        self.owns_host = owns_host
+        """Whether shutting this session down may unload the model (stdio: yes; TCP: shared)."""
+        self.options = defaults
+        self.documents = DocumentStore()
+        self.conversations = ConversationStore()
+        self.started = False
+        """Set at `initialized`: the model is loading and the client hears about it."""
+        self.stop_reporting: Callable[[], None] = lambda: None
+        register_all(self)
+
+    def client_capability(self, *path: str) -> Any:
+        """A client capability by its attribute path, or None when the client did not say."""
+        value: Any = getattr(self.protocol, "client_capabilities", None)
+        for name in path:
+            value = value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+            if value is None:
+                return None
+        return value
+
+    def workspace_roots(self) -> list[str]:
+        workspace = self.workspace
+        return [f.uri for f in workspace.folders.values()] + [workspace.root_uri or ""]
+
+    def locate(self, location: EditorLocation) -> tuple[Document, Target, EditorContext]:
+        """The open document a request points at, its target code, and the prompt's context.
+
+        Diagnostics sent with the request win over those the server last saw published.
+        """
+        document = self.documents.get(location.uri)
+        sent = location.lsp_diagnostics()
+        target, context = editor_context(
+            document,
+            location.lsp_range(),
+            self.workspace_roots(),
+            document.diagnostics if sent is None else sent,
+        )
+        return document, target, context
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_show_message(types.ShowMessageParams(kind, message))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # Guarded handlers have answered and logged already; anything else is logged, never
+        # shown as a pop-up.
+        if source is not FeatureRequestError:
+            logger.error("%s: %s", getattr(source, "__name__", source), error)
+
+    async def disconnected(self) -> None:
+        self.stop_reporting()
