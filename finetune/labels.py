@@ -8,10 +8,15 @@ So the system turn, the user turns and every role header are -100, each answer a
 
 The labels are a new list, never an alias of `input_ids` (the reference's shallow copy).
 Labels are not shifted: the model shifts them when computing the loss.
+
+A dialogue is cut before it is tokenized when its text is longer than `max_length` tokens
+could ever span (`max_length` × the vocabulary's longest token, in characters): a 10 MB row
+would otherwise become millions of token ids, labels and offsets in memory, only for
+packing to keep the first `max_length` of them.
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from starchat.prompts import STARCHAT_TEMPLATE, Message
 
@@ -20,6 +25,22 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 IGNORE_INDEX = -100
+
+
+def assistant_spans(messages: list[Message]) -> tuple[str, list[tuple[int, int]]]:
+    """The training text and the character spans that carry loss (the `generation` blocks)."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    # transformers annotates this as returning str; it returns (texts, generation spans).
+    texts, spans = cast(
+        tuple[list[str], list[list[tuple[int, int]]]],
+        render_jinja_template(
+            conversations=[[dict(m) for m in messages]],
+            chat_template=STARCHAT_TEMPLATE,
+            return_assistant_tokens_mask=True,
+        ),
+    )
+    return texts[0], [(int(a), int(b)) for a, b in spans[0]]
 
 
 def tokenize_dialogue(
@@ -48,6 +69,8 @@ class TokenStats:
     trained_tokens: int
     too_long: int
     trained_tokens_cut: int
+    cut_before_tokenizing: int
+    max_chars: int
 
     def summary(self, max_length: int, strategy: str) -> str:
         share = self.trained_tokens / max(self.tokens, 1)
@@ -55,14 +78,21 @@ class TokenStats:
             f"tokens: {self.tokens} in {self.dialogues} dialogues, {self.trained_tokens} "
             f"({share:.1%}) carry loss (assistant answers and their <|end|>)"
         )
+        at_least = "at least " if self.cut_before_tokenizing else ""
         if self.too_long and strategy == "bfd":
             line += (
                 f"\n  {self.too_long} dialogues exceed max_length {max_length} and are truncated "
-                f"(losing {self.trained_tokens_cut} trained tokens); packing_strategy bfd_split "
-                "keeps them as continuations instead"
+                f"(losing {at_least}{self.trained_tokens_cut} trained tokens); packing_strategy "
+                "bfd_split keeps them as continuations instead"
             )
         elif self.too_long:
             line += f"\n  {self.too_long} dialogues exceed max_length {max_length} and are split"
+        if self.cut_before_tokenizing:
+            reach = "well past what bfd keeps" if strategy == "bfd" else "continued only that far"
+            line += (
+                f"\n  {self.cut_before_tokenizing} of them were cut to their first "
+                f"{self.max_chars} characters before tokenizing ({reach})"
+            )
         return line
 
     def to_json(self) -> dict[str, Any]:
@@ -79,7 +109,10 @@ def tokenize_dialogues(
     from datasets import Dataset
     from tqdm.auto import tqdm
 
-    rows = [tokenize_dialogue(tokenizer, m) for m in tqdm(dialogues, desc=f"Tokenizing {desc}")]
+    max_chars = max_length * max(len(token) for token in tokenizer.get_vocab())
+    kept = [cut_dialogue(m, max_chars) for m in dialogues]
+    shortened = sum(k is not m for k, m in zip(kept, dialogues, strict=True))
+    rows = [tokenize_dialogue(tokenizer, m) for m in tqdm(kept, desc=f"Tokenizing {desc}")]
     tokens = trained = too_long = cut = 0
     for row in rows:
         labels = row["labels"]
@@ -91,4 +124,23 @@ def tokenize_dialogues(
     dataset = Dataset.from_dict(
         {"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]}
     )
-    return dataset, TokenStats(len(rows), tokens, trained, too_long, cut)
+    stats = TokenStats(len(rows), tokens, trained, too_long, cut, shortened, max_chars)
+    return dataset, stats
+
+
+def cut_dialogue(messages: list[Message], max_chars: int) -> list[Message]:
+    """The dialogue itself, or its first `max_chars` characters of content when it is longer.
+
+    No token spans more characters than the vocabulary's longest, so with `max_chars` at
+    `max_length` times that the cut text still renders to more than `max_length` tokens.
+    """
+    if sum(len(m["content"]) for m in messages) <= max_chars:
+        return messages
+    kept: list[Message] = []
+    left = max_chars
+    for message in messages:
+        if left <= 0:
+            break
+        kept.append({"role": message["role"], "content": message["content"][:left]})
+        left -= len(message["content"])
+    return kept
