@@ -1,71 +1,65 @@
-"""A recipe: typed settings read from a YAML file, overridden by `--field value` arguments.
+"""A recipe: TRL's settings, read by TRL's parser from a YAML file and the command line.
 
-The fields are TRL's `SFTConfig` (itself Transformers' `TrainingArguments`) plus three small
-dataclasses for what TRL leaves to the script: the model, the data and the run. Field names
-follow TRL's (`model_name_or_path`, `dataset_name`, `max_length`, …) so a TRL or
-alignment-handbook recipe reads the same here. Every key is checked before anything heavy
-starts: an unknown key is an error that names it (and the closest known one).
+`starchat finetune RECIPE.yaml --field value …` is TRL's `TrlParser.parse_args_and_config`
+with the recipe as its `--config`: the YAML sets the defaults, the command line overrides
+them, and TRL's `env:` mapping sets environment variables. The fields are TRL's
+`ModelConfig`, `ScriptArguments` and `SFTConfig` (itself Transformers' `TrainingArguments`),
+the first two subclassed for the few fields this project adds, plus `RunArguments` for what
+happens around training. So a TRL or alignment-handbook recipe reads the same here.
+
+What the parser leaves open is checked right after it, before anything heavy starts: an
+unknown key or option is an error that names it (and the closest known one), and a field
+this package sets itself, or does not support, is refused with the reason.
 """
 
 import difflib
 import json
-import os
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields, make_dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starchat.finetune.errors import FinetuneError
+from trl import ModelConfig, ScriptArguments, TrlParser
 
 if TYPE_CHECKING:
-    from transformers import HfArgumentParser
     from trl import SFTConfig
 
 DEFAULT_LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]
 
 
 @dataclass
-class ModelArguments:
-    """Which model to start from and how to adapt it (full fine-tuning or LoRA)."""
+class ModelArguments(ModelConfig):
+    """TRL's model settings, with StarCoder's attention kernel and LoRA targets as defaults."""
 
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "Base model: a Hugging Face Hub id or a local directory."},
-    )
-    dtype: str = field(
-        default="float32",
-        metadata={
-            "help": "dtype the weights are loaded in. float32 for full fine-tuning (mixed "
-            "precision and DeepSpeed keep fp32 master weights); bfloat16 for a frozen LoRA base.",
-            "choices": ["float32", "bfloat16", "float16"],
-        },
-    )
-    attn_implementation: str = field(
+    attn_implementation: str | None = field(
         default="sdpa",
         metadata={
             "help": "Attention kernel: sdpa, or flash_attention_2 on GPUs that have it. Both keep "
             "packed dialogues apart through the restarting position ids."
         },
     )
+    lora_target_modules: list[str] | None = field(
+        default_factory=lambda: list(DEFAULT_LORA_TARGETS),
+        metadata={"help": "Modules that get adapters; gpt_bigcode: c_attn, c_proj, c_fc."},
+    )
     pad_vocab_to_multiple_of: int = field(
         default=64,
         metadata={"help": "Resize the embeddings (with the chat tokens) to a multiple of this."},
     )
-    use_peft: bool = field(
-        default=False,
-        metadata={"help": "Train LoRA adapters, not all weights (one GPU; merged at the end)."},
-    )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (alpha / r)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch."})
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: list(DEFAULT_LORA_TARGETS),
-        metadata={"help": "Modules that get adapters; gpt_bigcode: c_attn, c_proj, c_fc."},
-    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # TRL passes a one-item list on as a string, for PEFT's "all-linear"; any other string
+        # is a regular expression over whole module paths to PEFT, where "c_attn" finds nothing.
+        targets = self.lora_target_modules
+        if isinstance(targets, str) and targets != "all-linear":
+            self.lora_target_modules = [targets]
 
 
 @dataclass
-class DataArguments:
-    """Which dialogues to train on and how they are cleaned."""
+class DataArguments(ScriptArguments):
+    """TRL's dataset settings, and how the dialogues are cleaned and split."""
 
     dataset_name: str | None = field(
         default=None,
@@ -74,17 +68,9 @@ class DataArguments:
             "column ([{role, content}]) or ShareGPT `conversations` ([{from, value}])."
         },
     )
-    dataset_config: str | None = field(
-        default=None, metadata={"help": "Hub dataset configuration name, if it has several."}
-    )
-    dataset_train_split: str = field(default="train", metadata={"help": "Split to train on."})
-    dataset_test_split: str = field(
-        default="test",
-        metadata={"help": "Split to evaluate on; when absent, eval_fraction is held out instead."},
-    )
     eval_fraction: float = field(
         default=0.05,
-        metadata={"help": "Share of dialogues held out for evaluation without a test split."},
+        metadata={"help": "Share of dialogues held out for eval when there is no test split."},
     )
     english_only: bool = field(
         default=False,
@@ -122,7 +108,7 @@ class RunArguments:
     )
 
 
-# SFTConfig fields this package sets itself; a recipe that sets them gets told why.
+# TRL fields this package sets itself or does not support; setting one is refused with why.
 MANAGED = {
     "assistant_only_loss": "labels come from the chat template's generation markers, always",
     "completion_only_loss": "labels come from the chat template's generation markers, always",
@@ -133,6 +119,11 @@ MANAGED = {
     "padding_free": "packing with packing_strategy bfd is padding-free already",
     "dataset_kwargs": "the dataset is prepared by starchat finetune",
     "model_init_kwargs": "use dtype and attn_implementation",
+    "model_revision": "give the directory of a downloaded revision as model_name_or_path",
+    "load_in_8bit": "quantized bases are not supported: the output is a full model",
+    "load_in_4bit": "quantized bases are not supported: the output is a full model",
+    "dataset_streaming": "dialogues are validated, filtered and split in memory",
+    "ignore_bias_buffers": "a DDP workaround of TRL's preference scripts, not needed here",
 }
 
 # Paths in a recipe file are relative to the recipe's folder (command-line paths to the cwd).
@@ -145,7 +136,27 @@ _DEFAULTS: dict[str, Any] = {
     "report_to": ["tensorboard"],
 }
 
-_ARGUMENT_CLASSES = (ModelArguments, DataArguments, RunArguments)
+_ACTIONS = {"--dump-examples": "dump_examples", "--estimate-memory": "estimate_memory"}
+
+
+@cache
+def training_arguments() -> type:
+    """`SFTConfig`'s fields without its `__post_init__`, which sets up devices and the
+    distributed state: that must wait until the launcher's ranks are set up for DeepSpeed
+    (see `train._init_distributed`), and never happen for a refused recipe,
+    `--estimate-memory` or `--dump-examples`. `Recipe.sft_config` builds the real one."""
+    from trl import SFTConfig
+
+    def copy(source: Field[Any]) -> Any:
+        return field(
+            default=source.default,
+            default_factory=source.default_factory,
+            metadata=source.metadata,
+        )
+
+    return make_dataclass(
+        "TrainingArguments", [(f.name, f.type, copy(f)) for f in fields(SFTConfig) if f.init]
+    )
 
 
 @dataclass
@@ -178,39 +189,6 @@ class Recipe:
         config = self.deepspeed_config() or {}
         return int(config.get("zero_optimization", {}).get("stage", 0))
 
-    def identity(self) -> dict[str, Any]:
-        """The settings that make two runs the same run (so one may resume the other)."""
-        keys = (
-            "seed",
-            "data_seed",
-            "max_length",
-            "packing",
-            "packing_strategy",
-            "learning_rate",
-            "lr_scheduler_type",
-            "warmup_steps",
-            "weight_decay",
-            "num_train_epochs",
-            "max_steps",
-            "per_device_train_batch_size",
-            "gradient_accumulation_steps",
-        )
-        dataset = self.data.dataset_name or ""
-        if Path(dataset).exists():
-            dataset = str(Path(dataset).resolve())
-        return {
-            "model_name_or_path": self.model.model_name_or_path,
-            "use_peft": self.model.use_peft,
-            "lora": [self.model.lora_r, self.model.lora_alpha, self.model.lora_target_modules],
-            "dataset_name": dataset,
-            "dataset_config": self.data.dataset_config,
-            "splits": [self.data.dataset_train_split, self.data.dataset_test_split],
-            "eval_fraction": self.data.eval_fraction,
-            "english_only": self.data.english_only,
-            "decontaminate": self.data.decontaminate,
-            **{key: self.training.get(key) for key in keys},
-        }
-
     def sft_config(self) -> "SFTConfig":
         """TRL's config; on a machine without a GPU it trains in float32 on the CPU."""
         import torch
@@ -228,19 +206,18 @@ class Recipe:
             raise FinetuneError(f"invalid training setting: {error}") from None
 
 
-def build_parser() -> "HfArgumentParser":
-    """The argument parser: every field of every settings class, plus the actions."""
-    from transformers import HfArgumentParser
-    from trl import SFTConfig
-
-    parser = HfArgumentParser(
-        [*_ARGUMENT_CLASSES, SFTConfig],  # type: ignore[list-item]
+def build_parser() -> TrlParser:
+    """TRL's parser over every settings class, plus the two actions."""
+    classes: list[Any] = [ModelArguments, DataArguments, RunArguments, training_arguments()]
+    parser = TrlParser(
+        classes,
         prog="starchat finetune",
+        usage="starchat finetune RECIPE.yaml [--field value ...]",
         allow_abbrev=False,  # a typo such as --max_step must not pass as --max_steps
         description="Fine-tune a StarCoder-family model on dialogues (StarChat-alpha recipe). "
-        "Settings come from RECIPE.yaml; --field value overrides it.",
+        "Settings come from RECIPE.yaml (e.g. finetune/recipes/starchat-alpha.yaml); "
+        "--field value overrides it.",
     )
-    parser.add_argument("recipe", help="the YAML recipe, e.g. finetune/recipes/starchat-alpha.yaml")
     parser.add_argument(
         "--dump-examples",
         nargs=2,
@@ -252,6 +229,7 @@ def build_parser() -> "HfArgumentParser":
         action="store_true",
         help="print DeepSpeed's ZeRO-3 memory estimate for the recipe's model and GPUs and exit",
     )
+    parser.set_defaults(**_DEFAULTS)
     return parser
 
 
@@ -264,75 +242,32 @@ class Invocation:
 
 def parse_invocation(argv: list[str]) -> Invocation:
     """Read the recipe file and the command line into a validated `Recipe`."""
-    recipe_path = _recipe_path(argv)
-    values = read_recipe_file(recipe_path)
-    parser = build_parser()
-    known = {f.name for cls in parser.dataclass_types for f in fields(cls)}
-    unknown = [key for key in values if key not in known]
-    if unknown:
-        raise FinetuneError(_unknown_message(recipe_path.name, unknown, known, noun="key"))
-    managed = [key for key in values if key in MANAGED]
-    if managed:
-        key = managed[0]
-        raise FinetuneError(f"{recipe_path.name}: remove `{key}`: {MANAGED[key]}")
-    for action in parser._actions:
-        if action.dest in values:
-            action.required = False
-    parser.set_defaults(**{**_DEFAULTS, **values})
-    namespace, rest = parser.parse_known_args(argv)
-    if rest:
-        options = [item for item in rest if item.startswith("--")] or rest
-        names = {f"--{name}" for name in known} | {"--dump-examples", "--estimate-memory"}
-        raise FinetuneError(_unknown_message("command line", options, names, noun="option"))
-    given = vars(namespace)
-    overridden = [key for key in MANAGED if given.get(key) != _field_default(parser, key)]
-    if overridden:
-        key = overridden[0]
-        raise FinetuneError(f"remove --{key}: {MANAGED[key]}")
-
-    def pick(cls: type) -> dict[str, Any]:
-        return {f.name: given[f.name] for f in fields(cls) if f.name in given}
-
-    from trl import SFTConfig
-
-    training = {k: v for k, v in pick(SFTConfig).items() if k not in MANAGED}
-    recipe = Recipe(
-        path=recipe_path,
-        model=ModelArguments(**pick(ModelArguments)),
-        data=DataArguments(**pick(DataArguments)),
-        run=RunArguments(**pick(RunArguments)),
-        training=training,
-    )
-    validate(recipe)
-    dump = None
-    if namespace.dump_examples:
-        count, target = namespace.dump_examples
-        if not count.isdigit() or int(count) < 1:
-            raise FinetuneError(
-                f"--dump-examples N FILE: N must be a positive count, not {count!r}"
-            )
-        dump = (int(count), Path(target))
-    return Invocation(recipe, dump, bool(namespace.estimate_memory))
-
-
-def read_recipe_file(path: Path) -> dict[str, Any]:
     import yaml
 
-    if not path.is_file():
-        raise FinetuneError(f"recipe not found: {path}")
+    path = _recipe_path(argv)
+    parser = build_parser()
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        *settings, actions, from_file, from_command_line = parser.parse_args_and_config(
+            ["--config", str(path), *argv[1:]],
+            return_remaining_strings=True,
+            separate_remaining_strings=True,
+        )
     except yaml.YAMLError as error:
         raise FinetuneError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(values, dict):
-        raise FinetuneError(f"{path}: a recipe is a mapping of field: value")
-    for key in _RECIPE_RELATIVE:
-        value = values.get(key)
-        if isinstance(value, str) and not os.path.isabs(value):
-            candidate = path.parent / value
-            if candidate.exists():
-                values[key] = str(candidate)
-    return values
+    except ValueError as error:  # TRL's own checks (a mapping, `env:`, LoRA/quantization)
+        raise FinetuneError(str(error)) from None
+    known = {f.name for cls in parser.dataclass_types for f in fields(cls)}
+    keys = [key.removeprefix("--") for key in from_file[::2]]
+    # TRL's parser takes the two actions from the file too; they stay command-line options.
+    keys += [dest for flag, dest in _ACTIONS.items() if getattr(actions, dest) and flag not in argv]
+    _refuse_unknown(path.name, keys, from_command_line, known)
+    _refuse_managed(path.name, settings, argv)
+    model, data, run, training = settings
+    values = {f.name: getattr(training, f.name) for f in fields(training)}
+    recipe = Recipe(path, model, data, run, {k: v for k, v in values.items() if k not in MANAGED})
+    _resolve_recipe_paths(recipe, argv)
+    validate(recipe)
+    return Invocation(recipe, _dump_examples(actions.dump_examples), actions.estimate_memory)
 
 
 def validate(recipe: Recipe) -> None:
@@ -358,24 +293,28 @@ def validate(recipe: Recipe) -> None:
         )
     if recipe.model.pad_vocab_to_multiple_of < 1:
         raise FinetuneError("pad_vocab_to_multiple_of must be a positive number")
-    deepspeed = recipe.training.get("deepspeed")
-    if deepspeed:
-        if isinstance(deepspeed, str) and not Path(deepspeed).is_file():
-            raise FinetuneError(f"DeepSpeed config not found: {deepspeed}")
-        try:
-            config = recipe.deepspeed_config() or {}
-        except json.JSONDecodeError as error:
-            raise FinetuneError(f"DeepSpeed config {deepspeed}: not valid JSON: {error}") from None
-        if "scheduler" in config:
-            raise FinetuneError(
-                f"DeepSpeed config {deepspeed} has a `scheduler` block: it would silently replace "
-                "the recipe's lr_scheduler_type; remove it and set the schedule in the recipe"
-            )
-        if recipe.model.use_peft and recipe.zero_stage() == 3:
-            raise FinetuneError(
-                "use_peft with DeepSpeed ZeRO-3 is not supported: LoRA is the one-GPU recipe; "
-                "drop `deepspeed` (or use_peft)"
-            )
+    if recipe.training.get("deepspeed"):
+        _validate_deepspeed(recipe)
+
+
+def _validate_deepspeed(recipe: Recipe) -> None:
+    deepspeed = recipe.training["deepspeed"]
+    if isinstance(deepspeed, str) and not Path(deepspeed).is_file():
+        raise FinetuneError(f"DeepSpeed config not found: {deepspeed}")
+    try:
+        config = recipe.deepspeed_config() or {}
+    except json.JSONDecodeError as error:
+        raise FinetuneError(f"DeepSpeed config {deepspeed}: not valid JSON: {error}") from None
+    if "scheduler" in config:
+        raise FinetuneError(
+            f"DeepSpeed config {deepspeed} has a `scheduler` block: it would silently replace "
+            "the recipe's lr_scheduler_type; remove it and set the schedule in the recipe"
+        )
+    if recipe.model.use_peft and recipe.zero_stage() == 3:
+        raise FinetuneError(
+            "use_peft with DeepSpeed ZeRO-3 is not supported: LoRA is the one-GPU recipe; "
+            "drop `deepspeed` (or use_peft)"
+        )
 
 
 def _recipe_path(argv: list[str]) -> Path:
@@ -384,11 +323,53 @@ def _recipe_path(argv: list[str]) -> Path:
         raise SystemExit(0)
     if not argv or argv[0].startswith("-"):
         raise FinetuneError("usage: starchat finetune RECIPE.yaml [--field value ...]")
-    return Path(argv[0])
+    path = Path(argv[0])
+    if not path.is_file():
+        raise FinetuneError(f"recipe not found: {path}")
+    return path
 
 
-def _field_default(parser: "HfArgumentParser", name: str) -> Any:
-    return next((a.default for a in parser._actions if a.dest == name), None)
+def _refuse_unknown(recipe_name: str, keys: list[str], options: list[str], known: set[str]) -> None:
+    """Keys of the file and options of the command line that no settings class has."""
+    if keys:
+        raise FinetuneError(_unknown_message(recipe_name, keys, known, noun="key"))
+    if options:
+        flags = [item for item in options if item.startswith("--")] or options
+        names = {f"--{name}" for name in known} | set(_ACTIONS)
+        raise FinetuneError(_unknown_message("command line", flags, names, noun="option"))
+
+
+def _refuse_managed(recipe_name: str, settings: list[Any], argv: list[str]) -> None:
+    for group in settings:
+        defaults = type(group)()
+        for name in (f.name for f in fields(group) if f.name in MANAGED):
+            if getattr(group, name) != getattr(defaults, name):
+                if _on_command_line(name, argv):
+                    raise FinetuneError(f"remove --{name}: {MANAGED[name]}")
+                raise FinetuneError(f"{recipe_name}: remove `{name}`: {MANAGED[name]}")
+
+
+def _resolve_recipe_paths(recipe: Recipe, argv: list[str]) -> None:
+    for key in _RECIPE_RELATIVE:
+        value = recipe.training.get(key)
+        if isinstance(value, str) and value and not _on_command_line(key, argv):
+            candidate = recipe.path.parent / value
+            if not Path(value).is_absolute() and candidate.exists():
+                recipe.training[key] = str(candidate)
+
+
+def _dump_examples(value: list[str] | None) -> tuple[int, Path] | None:
+    if not value:
+        return None
+    count, target = value
+    if not count.isdigit() or int(count) < 1:
+        raise FinetuneError(f"--dump-examples N FILE: N must be a positive count, not {count!r}")
+    return int(count), Path(target)
+
+
+def _on_command_line(name: str, argv: list[str]) -> bool:
+    flags = {f"--{name}", f"--{name.replace('_', '-')}"}  # TRL's parser takes both spellings
+    return any(arg.split("=", 1)[0] in flags for arg in argv)
 
 
 def _unknown_message(where: str, unknown: list[str], known: set[str], noun: str) -> str:

@@ -6,7 +6,8 @@ server renders), and a generation config whose `eos_token_id` starts with `<|end
 StarChat-alpha's published sampling settings as the model's defaults.
 """
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from starchat.finetune.config import ModelArguments
 from starchat.finetune.errors import FinetuneError
@@ -67,12 +68,11 @@ def load_tokenizer(name: str) -> tuple["PreTrainedTokenizerBase", list[int]]:
 
 def load_model(args: ModelArguments, tokenizer: "PreTrainedTokenizerBase") -> "PreTrainedModel":
     """The base weights, embeddings resized for the chat tokens, StarChat generation config."""
-    import torch
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(
         args.model_name_or_path or "",
-        dtype=getattr(torch, args.dtype),
+        dtype=args.dtype,
         attn_implementation=args.attn_implementation,
     )
     model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=args.pad_vocab_to_multiple_of)
@@ -96,7 +96,7 @@ def set_generation_config(model: "PreTrainedModel", tokenizer: "PreTrainedTokeni
 def lora_config(
     args: ModelArguments, model: "PreTrainedModel", added_token_ids: list[int]
 ) -> "LoraConfig":
-    """LoRA on the recipe's modules; with new chat tokens the embeddings train too.
+    """TRL's LoRA config from the recipe; with new chat tokens the embeddings train too.
 
     A token new to the vocabulary has a placeholder embedding, and the model can only learn
     to stop on `<|end|>` if its row (tied to the output layer in gpt_bigcode) trains. The
@@ -105,20 +105,18 @@ def lora_config(
     weight directly.)
     """
     from peft import LoraConfig
+    from trl import get_peft_config
 
-    extra: dict[str, Any] = {}
-    if added_token_ids:
-        embeddings = model.get_input_embeddings()
-        name = next(n for n, module in model.named_modules() if module is embeddings)
-        extra["modules_to_save"] = [name.rsplit(".", 1)[-1]]
-        extra["ensure_weight_tying"] = bool(model.config.get_text_config().tie_word_embeddings)
-    return LoraConfig(
-        r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        target_modules=list(args.lora_target_modules),
-        task_type="CAUSAL_LM",
-        **extra,
+    config = get_peft_config(args)
+    assert isinstance(config, LoraConfig)
+    if not added_token_ids:
+        return config
+    embeddings = model.get_input_embeddings()
+    name = next(n for n, module in model.named_modules() if module is embeddings)
+    return replace(
+        config,
+        modules_to_save=[*(config.modules_to_save or []), name.rsplit(".", 1)[-1]],
+        ensure_weight_tying=bool(model.config.get_text_config().tie_word_embeddings),
     )
 
 

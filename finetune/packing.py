@@ -100,13 +100,13 @@ class RowwisePackedCollator:
         }
 
 
-def collator_for(attn_implementation: str, pad_token_id: int, packed: bool) -> Any:
+def collator_for(attn_implementation: str | None, pad_token_id: int, packed: bool) -> Any:
     """The batch layout the attention kernel keeps dialogues apart with (see module doc)."""
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     if not packed:
         return DataCollatorForLanguageModeling(pad_token_id=pad_token_id)
-    if attn_implementation.startswith("flash"):
+    if (attn_implementation or "").startswith("flash"):
         return DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=True)
     return RowwisePackedCollator(pad_token_id)
 

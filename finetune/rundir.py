@@ -1,6 +1,6 @@
 """The output directory: whose run it holds, and where an interrupted run resumes.
 
-A run writes `finetune_run.json` (the settings that identify it, see `Recipe.identity`) the
+A run writes `finetune_run.json` (the settings that identify it, see `identity`) the
 moment it starts. Starting again with the same recipe in the same directory resumes from the
 last complete checkpoint (one cut off mid-save is skipped, see `is_complete`). A directory
 holding anything else (another run, or files that are not a run) is refused unless
@@ -21,6 +21,21 @@ from starchat.finetune.report import METRICS_FILE
 
 RUN_FILE = "finetune_run.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_IDENTITY_TRAINING = (
+    "seed",
+    "data_seed",
+    "max_length",
+    "packing",
+    "packing_strategy",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+)
 
 
 def resume_checkpoint(recipe: Recipe) -> Path | None:
@@ -36,7 +51,7 @@ def resume_checkpoint(recipe: Recipe) -> Path | None:
         stored = json.loads(record.read_text(encoding="utf-8")).get("identity", {})
     except (json.JSONDecodeError, AttributeError):
         stored = {}
-    current = _jsonable(recipe.identity())
+    current = _jsonable(identity(recipe))
     if stored != current:
         differs = sorted(
             k for k in current.keys() | stored.keys() if stored.get(k) != current.get(k)
@@ -76,11 +91,31 @@ def start_run(recipe: Recipe) -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     record = {
-        "identity": _jsonable(recipe.identity()),
+        "identity": _jsonable(identity(recipe)),
         "recipe": str(recipe.path),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def identity(recipe: Recipe) -> dict[str, Any]:
+    """The settings that make two runs the same run (so one may resume the other)."""
+    dataset = recipe.data.dataset_name or ""
+    if Path(dataset).exists():
+        dataset = str(Path(dataset).resolve())
+    model, data = recipe.model, recipe.data
+    return {
+        "model_name_or_path": model.model_name_or_path,
+        "use_peft": model.use_peft,
+        "lora": [model.lora_r, model.lora_alpha, model.lora_target_modules],
+        "dataset_name": dataset,
+        "dataset_config": data.dataset_config,
+        "splits": [data.dataset_train_split, data.dataset_test_split],
+        "eval_fraction": data.eval_fraction,
+        "english_only": data.english_only,
+        "decontaminate": data.decontaminate,
+        **{key: recipe.training.get(key) for key in _IDENTITY_TRAINING},
+    }
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:

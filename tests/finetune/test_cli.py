@@ -53,11 +53,16 @@ def test_lora_recipe_targets_gpt_bigcode_modules() -> None:
 
 def test_command_line_overrides_the_file() -> None:
     recipe = parse_invocation(
-        [str(RECIPE), "--learning_rate", "1e-4", "--max_steps", "7", "--english_only", "true"]
+        [str(RECIPE), "--learning_rate", "1e-4", "--max-steps", "7", "--english_only", "true"]
     ).recipe
     assert (recipe.training["learning_rate"], recipe.training["max_steps"]) == (1e-4, 7)
     assert recipe.data.english_only is True
     assert recipe.training["num_train_epochs"] == 3  # the rest stays the file's
+
+
+def test_one_lora_target_is_one_module_name() -> None:
+    recipe = parse_invocation([str(LORA_RECIPE), "--lora_target_modules", "c_attn"]).recipe
+    assert recipe.model.lora_target_modules == ["c_attn"]  # not a regular expression for PEFT
 
 
 def test_memory_estimate_for_starcoderbase_on_8_gpus(capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,6 +102,12 @@ def test_typo_in_recipe_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_typo_on_command_line_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     message = _error(capsys, str(RECIPE), "--max_step", "3")
     assert "--max_step (did you mean --max_steps?)" in message
+
+
+def test_actions_are_not_recipe_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE.read_text(encoding="utf-8") + "estimate_memory: true\n", "utf-8")
+    assert "r.yaml: unknown key: estimate_memory" in _error(capsys, str(recipe))
 
 
 def test_missing_dataset_file(tiny: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,6 +150,10 @@ def test_refused_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "remove --assistant_only_loss" in _error(
         capsys, str(RECIPE), "--assistant_only_loss", "true"
     )
+    assert "remove --dataset_streaming" in _error(capsys, str(RECIPE), "--dataset-streaming")
+    quantized = tmp_path / "q.yaml"
+    quantized.write_text(LORA_RECIPE.read_text(encoding="utf-8") + "load_in_4bit: true\n", "utf-8")
+    assert "q.yaml: remove `load_in_4bit`: quantized bases" in _error(capsys, str(quantized))
     assert "'wrapped' cuts dialogues" in _error(
         capsys, str(RECIPE), "--packing_strategy", "wrapped"
     )
