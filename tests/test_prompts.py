@@ -15,7 +15,6 @@ from starchat.prompts import (
     Diagnostic,
     Message,
     PromptTooLongError,
-    assistant_spans,
     extract_code,
     fit_messages,
     reindent,
@@ -69,24 +68,6 @@ def test_inference_prompt_is_a_prefix_of_the_training_text(dialogue: list[Messag
     training = render_starchat(dialogue, add_generation_prompt=False)
     assert training.startswith(prompt)
     assert training[len(prompt) :] == "\n" + dialogue[-1]["content"] + "<|end|>\n"
-
-
-@given(dialogues())
-def test_mask_covers_exactly_the_answers_and_their_end(dialogue: list[Message]) -> None:
-    text, spans = assistant_spans(dialogue)
-    answers = [m["content"] for m in dialogue if m["role"] == "assistant"]
-    assert [text[a:b] for a, b in spans] == ["\n" + a + "<|end|>" for a in answers]
-    masked = set().union(*(range(a, b) for a, b in spans))
-    unmasked = "".join(ch for i, ch in enumerate(text) if i not in masked)
-    # What is left is every header and every system/user turn, nothing of the answers.
-    expected = "" if dialogue[0]["role"] == "system" else "<|system|>\n<|end|>\n"
-    for m in dialogue:
-        expected += (
-            "<|assistant|>\n"
-            if m["role"] == "assistant"
-            else f"<|{m['role']}|>\n{m['content']}<|end|>\n"
-        )
-    assert unmasked == expected
 
 
 @settings(max_examples=30, deadline=None)
