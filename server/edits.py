@@ -4,18 +4,23 @@ The code comes from `extract_code` (the same function `starchat eval` scores), s
 prose never lands in a file. It is re-indented to match the original, gets the document's
 line endings, and keeps the original's trailing newline (or lack of one), so a replacement
 of exactly the target range leaves the surrounding code untouched. Tests go to a file beside
-the source named by the language's convention.
+the source named by the language's convention, and only inside the workspace folder that
+holds the source: a URI the editor sends may be crafted (`..`, `%2F`, another scheme or
+host), so the test file's path is decoded, normalised and checked before the model runs.
 """
 
 import os
 import posixpath
-from dataclasses import dataclass
-from urllib.parse import urlparse, urlunparse
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlparse, urlunparse
 
 from lsprotocol import types
 from starchat.prompts import extract_code, reindent
 from starchat.server.context import Target, uri_path
 from starchat.server.documents import Document, Span
+from starchat.server.lsp.errors import UserInputError
 
 
 def replacement(answer: str, document: Document, target: Target, language: str) -> str | None:
@@ -23,7 +28,7 @@ def replacement(answer: str, document: Document, target: Target, language: str) 
     code = extract_code(answer, language)
     if code is None or not code.strip():
         return None
-    line_start = document.line_starts[document.line_of(target.span.start)]
+    line_start = document.line_start(document.line_of(target.span.start))
     before = document.text[line_start : target.span.start]
     text = reindent(code, before + target.code)
     if before:  # the range starts inside its first line, after what `before` holds
@@ -100,6 +105,47 @@ def unit_test_file(uri: str, relative: str, language: str) -> UnitTestFile:
     else:
         module = f"./{stem}"
     return UnitTestFile(test_uri, module, framework)
+
+
+def confine_test_file(test: UnitTestFile, source_uri: str, roots: Iterable[str]) -> UnitTestFile:
+    """`test` with a canonical `file:` URI, if the source is a local file inside one of the
+    workspace folders `roots` and the test file lands beside it, in that folder (symbolic
+    links followed); otherwise a `UserInputError` saying why nothing will be written."""
+    source, path = _local_path(source_uri), _local_path(test.uri)
+    if source is None or path is None:
+        raise UserInputError(
+            f"Write tests only writes beside a file saved on this machine; {source_uri} is not "
+            "one (save it inside the workspace first)"
+        )
+    folders = [p for p in (_local_path(root) for root in roots if root) if p is not None]
+    folder = next((f for f in folders if _within(source, f)), None)
+    if folder is None or posixpath.dirname(path) != posixpath.dirname(source):
+        raise UserInputError(
+            f"Write tests only writes inside the workspace folder that holds the source; "
+            f"{source} is not inside one ({', '.join(folders) or 'no folder is open'})"
+        )
+    real_folder = os.path.realpath(folder)
+    if not _within(os.path.realpath(posixpath.dirname(path)), real_folder):
+        raise UserInputError(
+            f"Write tests only writes inside the workspace; {posixpath.dirname(path)} leads "
+            f"outside {folder} through a symbolic link"
+        )
+    return replace(test, uri=PurePosixPath(path).as_uri())
+
+
+def _local_path(uri: str) -> str | None:
+    """The normalised, absolute path of a `file:` URI on this machine, else None."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+        return None
+    path = unquote(parsed.path)
+    if not path.startswith("/") or "\x00" in path:
+        return None
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def unit_test_edit(

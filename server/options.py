@@ -9,6 +9,12 @@ client-side `starchat.server.*`, `starchat.trace.*`) are ignored and logged.
 
 Defaults match the VS Code extension's `package.json` (a test compares them): empty strings
 and 0 mean "the built-in default" there, so they do here.
+
+A shared (TCP) server locks the settings that choose what runs and where prompts go
+(`OPERATOR_SETTINGS`): a client's value for one of them is refused by name, never applied,
+unless it merely repeats the server's value or the default (which editors send unasked).
+`token` is the TCP session's credential, not a setting: it is accepted and never stored.
+A rejected value is quoted with any password in a URL hidden.
 """
 
 import re
@@ -18,12 +24,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 from starchat.engine import EngineSettings, Sampling
+from starchat.engine.sampling import STARCHAT_SAMPLING
 from starchat.prompts import system_prompt
+from starchat.server.redaction import redact
 
 SECTION = "starchat"
 """The settings section: VS Code's `starchat.*` settings, `{"starchat": {...}}` on the wire."""
 
 DEFAULT_SYSTEM_PROMPT = "technical-assistant"
+
+
+def _default(name: str) -> Any:
+    """StarChat's model-card sampling is every model's default setting (the model may add its
+    own for fields the settings do not cover, such as the offline model's repetition penalty)."""
+    return getattr(STARCHAT_SAMPLING, name)
+
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
 
@@ -42,10 +57,10 @@ class Options(BaseModel):
     """Base URL of an OpenAI-compatible server, for the openai backend."""
     device: str = "auto"
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-    max_new_tokens: int = Field(default=256, ge=1, le=8192)
-    temperature: float = Field(default=0.2, ge=0, le=2)
-    top_p: float = Field(default=0.95, ge=0, le=1)
-    top_k: int = Field(default=50, ge=0)
+    max_new_tokens: int = Field(default=_default("max_new_tokens"), ge=1, le=8192)
+    temperature: float = Field(default=_default("temperature"), ge=0, le=2)
+    top_p: float = Field(default=_default("top_p"), ge=0, le=1)
+    top_k: int = Field(default=_default("top_k"), ge=0)
     system_prompt: str = ""
     """A named prompt from `prompts/system/` or the text itself; "" = technical-assistant."""
     context_tokens: int = Field(default=0, ge=0)
@@ -94,6 +109,12 @@ class Options(BaseModel):
         return min(model_window, self.context_tokens) if self.context_tokens else model_window
 
 
+OPERATOR_SETTINGS = frozenset({"model", "backend", "backendUrl", "device", "dtype"})
+"""Wire names of the settings only the operator of a shared server may choose."""
+
+_CREDENTIALS = frozenset({"token"})
+"""Keys a client sends that are not settings and are never echoed."""
+
 _NAMES: dict[str, str] = {
     name: info.alias or name for name, info in Options.model_fields.items()
 } | {info.alias or name: info.alias or name for name, info in Options.model_fields.items()}
@@ -109,13 +130,17 @@ class OptionsUpdate:
     """One line per rejected setting, naming it, e.g. "starchat.temperature: …"."""
     ignored: list[str] = field(default_factory=list)
     """Keys this server does not know."""
+    refused: list[str] = field(default_factory=list)
+    """Locked settings the client tried to change, e.g. "starchat.backendUrl"."""
 
 
-def apply_settings(current: Options, raw: object) -> OptionsUpdate:
+def apply_settings(
+    current: Options, raw: object, locked: frozenset[str] = frozenset()
+) -> OptionsUpdate:
     """`current` updated with the valid keys of `raw`; invalid keys keep their current value.
 
     `raw` is the bare settings object or `{"starchat": {...}}`; None means no change. A key set
-    to null returns to its default.
+    to null returns to its default. Keys in `locked` (wire names) keep their current value.
     """
     if raw is None:
         return OptionsUpdate(current)
@@ -130,8 +155,14 @@ def apply_settings(current: Options, raw: object) -> OptionsUpdate:
     update = OptionsUpdate(current)
     for key, value in raw.items():
         name = _NAMES.get(str(key))
+        if key in _CREDENTIALS:
+            continue
         if name is None:
             update.ignored.append(f"{SECTION}.{key}")
+            continue
+        if name in locked:
+            if value not in (None, values[name], defaults[name]):
+                update.refused.append(f"{SECTION}.{name}")
             continue
         candidate = {**values, name: defaults[name] if value is None else value}
         try:
@@ -146,7 +177,7 @@ def apply_settings(current: Options, raw: object) -> OptionsUpdate:
 
 def _describe(name: str, value: Any, error: ValidationError) -> str:
     details = "; ".join(e["msg"] for e in error.errors())
-    shown = repr(value)
+    shown = redact(repr(value))
     shown = shown if len(shown) <= 80 else shown[:77] + "…"
     return f"{SECTION}.{name}: {details} (got {shown})"
 

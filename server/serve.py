@@ -1,19 +1,27 @@
 """Starting the StarChat language server: `starchat serve` and `python -m starchat.server`.
 
-stdio by default, TCP with a port (each TCP client gets a fresh session; all share the one
-model). Logging goes to stderr, because stdout is the protocol's.
+stdio by default, TCP with a port. Over TCP each client gets a fresh session and all share
+the one model, which the operator chooses on the command line and which loads at start.
+Every TCP client must send the server's token as `initializationOptions.token`: it comes
+from `STARCHAT_TOKEN`, or is generated and printed once, to stderr, at start. Listening on
+an address other than loopback prints a warning. Logging goes to stderr, because stdout is
+the protocol's; passwords in URLs are hidden there too.
 """
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from starchat.server.lsp.transport import private_stdout, serve_stdio, serve_tcp
 from starchat.server.model_host import ModelHost
 from starchat.server.options import Options, apply_settings
+from starchat.server.redaction import RedactingFilter
 from starchat.server.session import StarChatServer
 
 logger = logging.getLogger(__name__)
@@ -47,7 +55,7 @@ def serve(host: str = "127.0.0.1", port: int | None = None, **settings: object) 
 
 async def _serve_stdio(defaults: Options) -> int:
     host = ModelHost()
-    session = StarChatServer(host, defaults, owns_host=True)
+    session = StarChatServer(host, defaults)
     try:
         return await serve_stdio(session, sys.stdin.buffer, private_stdout())
     finally:
@@ -55,17 +63,38 @@ async def _serve_stdio(defaults: Options) -> int:
 
 
 async def _serve_tcp(defaults: Options, address: str, port: int) -> None:
+    token = os.environ.get("STARCHAT_TOKEN") or _new_token()
     host = ModelHost()
+    host.configure(defaults.engine_settings())
 
-    def listening(actual: int) -> None:
-        logger.warning("StarChat language server listening on %s:%d", address, actual)
+    def listening(addresses: list[tuple[Any, ...]]) -> None:
+        for bound in addresses:
+            logger.warning("StarChat language server listening on %s:%d", bound[0], bound[1])
+            if not ipaddress.ip_address(bound[0]).is_loopback:
+                logger.warning(
+                    "%s is not a loopback address: other machines can reach this server, and "
+                    "the token is all that keeps them out (the connection is not encrypted). "
+                    "Prefer --host 127.0.0.1 with an SSH tunnel.",
+                    bound[0],
+                )
 
     try:
         await serve_tcp(
-            lambda: StarChatServer(host, defaults, owns_host=False), address, port, listening
+            lambda: StarChatServer(host, defaults, tcp_token=token), address, port, listening
         )
     finally:
         await host.close()
+
+
+def _new_token() -> str:
+    token = secrets.token_urlsafe(24)
+    print(
+        f"StarChat: clients must send initializationOptions.token = {token!r} "
+        "(set STARCHAT_TOKEN to choose the token yourself)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return token
 
 
 def configure_logging(level: str) -> None:
@@ -76,6 +105,8 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     if level.lower() != "debug":
         logging.getLogger("pygls").setLevel(logging.CRITICAL)
 

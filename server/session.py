@@ -1,5 +1,10 @@
 """One client's session of the StarChat language server: its settings, documents and
-conversations, and the model host it shares (see serve.py for how sessions are started)."""
+conversations, and the model host it shares (see serve.py for how sessions are started).
+
+A stdio session owns the host and its client chooses the model. A TCP session shares the
+host with every other client of the server, so it must show the server's token, and the
+settings that choose what runs (`OPERATOR_SETTINGS`) stay those of the operator who started
+the server: one client never changes what another one talks to."""
 
 import logging
 from collections.abc import Callable
@@ -16,7 +21,8 @@ from starchat.server.features import register_all
 from starchat.server.lsp.params import EditorLocation
 from starchat.server.lsp.protocol import StarChatProtocol
 from starchat.server.model_host import ModelHost
-from starchat.server.options import Options
+from starchat.server.options import OPERATOR_SETTINGS, Options
+from starchat.server.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +39,8 @@ class StarChatServer(LanguageServer):
 
     protocol: StarChatProtocol
 
-    def __init__(self, host: ModelHost, defaults: Options, *, owns_host: bool) -> None:
+    def __init__(self, host: ModelHost, defaults: Options, *, tcp_token: str | None = None) -> None:
+        """`tcp_token` None: a stdio session; a string: a TCP session, which requires it."""
         super().__init__(
             "starchat",
             _version(),
@@ -41,8 +48,10 @@ class StarChatServer(LanguageServer):
             protocol_cls=StarChatProtocol,
         )
         self.host = host
-        self.owns_host = owns_host
-        """Whether shutting this session down may unload the model (stdio: yes; TCP: shared)."""
+        self.shared = tcp_token is not None
+        """Whether other clients share the host (TCP): then the operator's settings rule it."""
+        self.protocol.required_token = tcp_token
+        self.locked_settings = OPERATOR_SETTINGS if self.shared else frozenset[str]()
         self.options = defaults
         self.documents = DocumentStore()
         self.conversations = ConversationStore()
@@ -80,7 +89,7 @@ class StarChatServer(LanguageServer):
         return document, target, context
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
-        self.window_show_message(types.ShowMessageParams(kind, message))
+        self.window_show_message(types.ShowMessageParams(kind, redact(message)))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # Guarded handlers have answered and logged already; anything else is logged, never
@@ -89,4 +98,8 @@ class StarChatServer(LanguageServer):
             logger.error("%s: %s", getattr(source, "__name__", source), error)
 
     async def disconnected(self) -> None:
+        """The client has gone: let go of everything it sent (the session object itself may
+        live on a while in reference cycles, its documents must not)."""
         self.stop_reporting()
+        self.documents.clear()
+        self.conversations = ConversationStore()

@@ -5,7 +5,9 @@ bare object; a client using the pull model sends `null`, and the server then ask
 `starchat` section with `workspace/configuration`. Each key is validated on its own (see
 options.py): an invalid value is shown to the user with the setting's exact name and its
 previous value stays. A change of model, backend, device or dtype reloads the model in the
-background; sampling settings apply from the next request.
+background; sampling settings apply from the next request. On a shared (TCP) server those
+five are the operator's: a client asking for other values is told so, by setting name, and
+nothing reloads.
 """
 
 import logging
@@ -37,9 +39,9 @@ def register(server: "StarChatServer") -> None:
 
 
 def apply_options(ls: "StarChatServer", raw: Any) -> None:
-    """Take the valid settings in `raw`, tell the user about the invalid ones, and reload
-    the model if what it needs changed."""
-    update = apply_settings(ls.options, raw)
+    """Take the valid settings in `raw`, tell the user about the invalid and refused ones,
+    and reload the model if what it needs changed."""
+    update = apply_settings(ls.options, raw, ls.locked_settings)
     for name in update.ignored:
         logger.info("ignoring setting %s: not a server setting", name)
     for error in update.errors:
@@ -47,6 +49,19 @@ def apply_options(ls: "StarChatServer", raw: Any) -> None:
             f"StarChat: invalid setting {error}. Keeping the previous value.",
             types.MessageType.Error,
         )
+    if update.refused:
+        ls.show(
+            f"StarChat: {', '.join(update.refused)} cannot be set by an editor on this shared "
+            "(TCP) server: whoever started it chooses the model and backend for every "
+            "client (`starchat serve --model … --backend …`). Keeping the server's values.",
+            types.MessageType.Error,
+        )
     ls.options = update.options
-    if ls.started:
+    configure_host(ls)
+
+
+def configure_host(ls: "StarChatServer") -> None:
+    """Load what the settings ask for, once the client has initialized; a shared server's
+    host was configured by the operator at start."""
+    if ls.started and not ls.shared:
         ls.host.configure(ls.options.engine_settings())

@@ -5,13 +5,14 @@ encoding (UTF-16 unless the client offers UTF-8 or UTF-32), which every range af
 and where the client's `initializationOptions` (the settings object) arrive. Only after
 `initialized` may the server send requests to the client, so the model starts loading there,
 with its progress bar. `shutdown` cancels every request in flight (stopping generations);
-`exit` then ends the connection (see lsp/protocol.py).
+`exit` then ends the connection (see lsp/protocol.py). On a shared (TCP) server the
+model is the operator's: it loads when the server starts and stays when a client leaves.
 """
 
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
-from starchat.server.features.configuration import apply_options
+from starchat.server.features.configuration import apply_options, configure_host
 from starchat.server.features.status import StatusReporter
 from starchat.server.lsp.errors import guarded
 
@@ -31,11 +32,11 @@ def register(server: "StarChatServer") -> None:
     def initialized(ls: "StarChatServer", params: types.InitializedParams) -> None:
         ls.stop_reporting = ls.host.subscribe(StatusReporter(ls))
         ls.started = True
-        ls.host.configure(ls.options.engine_settings())
+        configure_host(ls)
 
     @server.feature(types.SHUTDOWN)
     @guarded("shutdown")
     async def shutdown(ls: "StarChatServer", params: None) -> None:
         ls.stop_reporting()
-        if ls.owns_host:
+        if not ls.shared:
             await ls.host.close()

@@ -15,15 +15,20 @@ from starchat.engine import Health
 from starchat.server import methods
 from starchat.server.lsp.errors import guarded
 from starchat.server.lsp.progress import ProgressBar
+from starchat.server.redaction import redact
 
 if TYPE_CHECKING:
     from starchat.server.session import StarChatServer
 
 
 def health_json(health: Health) -> dict[str, Any]:
-    value: dict[str, Any] = {"state": health.state, "model": health.model, "device": health.device}
+    value: dict[str, Any] = {
+        "state": health.state,
+        "model": redact(health.model),
+        "device": redact(health.device),
+    }
     if health.message:
-        value["message"] = health.message
+        value["message"] = redact(health.message)
     return value
 
 
@@ -40,18 +45,23 @@ class StatusReporter:
         self._ls.protocol.notify(methods.STATUS, health_json(health))
         if health.state == "loading" and self._bar is None:
             self._bar = ProgressBar(self._ls)
-            self._shown = self._keep(self._bar.begin("StarChat", f"Loading {health.model}…"))
+            self._shown = self._keep(
+                self._bar.begin("StarChat", f"Loading {redact(health.model)}…")
+            )
         elif health.state != "loading" and self._bar is not None:
             bar, shown, self._bar = self._bar, self._shown, None
             done = (
-                f"{health.model} ready on {health.device}" if health.state == "ready" else "failed"
+                redact(f"{health.model} ready on {health.device}")
+                if health.state == "ready"
+                else "failed"
             )
             self._keep(self._end(bar, shown, done))
         if health.state == "error":
             self._ls.show(
-                f"StarChat could not load the model: {health.message}. Fix the starchat.model "
-                "(or starchat.backend, starchat.backendUrl, starchat.device) setting; the server "
-                "keeps running and loads the model again when a setting changes.",
+                f"StarChat could not load the model: {health.message}. Fix the "
+                "starchat.model (or starchat.backend, starchat.backendUrl, starchat.device) "
+                "setting; the server keeps running and loads the model again when a setting "
+                "changes.",
                 types.MessageType.Error,
             )
 

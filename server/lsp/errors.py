@@ -16,9 +16,11 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from starchat.engine import EngineError
+from starchat.server.redaction import redact
 
 logger = logging.getLogger(__name__)
 
+PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
@@ -55,12 +57,14 @@ def to_lsp_error(error: Exception) -> JsonRpcException:
     if isinstance(error, JsonRpcException):
         return error
     if isinstance(error, UserInputError):
-        return JsonRpcException(str(error), error.lsp_code, {"code": error.code})
+        return JsonRpcException(redact(str(error)), error.lsp_code, {"code": error.code})
     if isinstance(error, EngineError):
         code = _ENGINE_ERRORS.get(error.code, REQUEST_FAILED)
-        return JsonRpcException(str(error), code, {"code": error.code})
+        return JsonRpcException(redact(str(error)), code, {"code": error.code})
     return JsonRpcException(
-        f"StarChat failed unexpectedly ({type(error).__name__}: {error}); see the server log",
+        redact(
+            f"StarChat failed unexpectedly ({type(error).__name__}: {error}); see the server log"
+        ),
         INTERNAL_ERROR,
         {"code": "internal_error"},
     )
@@ -81,7 +85,7 @@ def guarded(feature: str, *, notification: bool = False) -> Callable[[Handler], 
                 logger.exception("%s failed", feature)
                 ls.window_log_message(
                     types.LogMessageParams(
-                        types.MessageType.Error, f"StarChat {feature} failed: {error!r}"
+                        types.MessageType.Error, redact(f"StarChat {feature} failed: {error!r}")
                     )
                 )
             if notification:

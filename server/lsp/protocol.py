@@ -9,11 +9,16 @@ before `initialize` get ServerNotInitialized, a second `initialize` and requests
 `shutdown` get Invalid Request, `shutdown` cancels everything in flight, and `exit` ends the
 connection (the transport decides whether the process ends too).
 
+A session that requires a token (TCP) answers an `initialize` without the right
+`initializationOptions.token` with an error and ends the connection. Lone UTF-16 surrogates
+are handled before pygls sees a message (see surrogates.py).
+
 Document synchronisation goes to the server's own `DocumentStore` (see documents.py), and
 `workspace/executeCommand` runs the command as the request's own task so `$/cancelRequest`
 reaches it.
 """
 
+import hmac
 import inspect
 import logging
 from collections.abc import Generator
@@ -26,21 +31,32 @@ from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage
 from starchat.server.lsp.errors import (
     INVALID_PARAMS,
     INVALID_REQUEST,
+    REQUEST_FAILED,
     SERVER_NOT_INITIALIZED,
     UserInputError,
     to_lsp_error,
 )
+from starchat.server.lsp.surrogates import lone_surrogate_at, replace_lone_surrogates
 
 logger = logging.getLogger(__name__)
-
-PARSE_ERROR = -32700
 
 
 class StarChatProtocol(LanguageServerProtocol):
     exit_code: int | None = None
     """Set by `exit`: the connection is over (0 after a shutdown, 1 without)."""
 
+    required_token: str | None = None
+    """The token a client must send as `initializationOptions.token` (TCP); None: no token."""
+
     _initialize_seen = False
+
+    # pygls caches these per instance in a class-level `lru_cache`, which keeps the last
+    # sessions (and their documents) alive after their clients have gone.
+    def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
+        return types.METHOD_TO_TYPES.get(method, (None,))[0]
+
+    def get_result_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
+        return types.METHOD_TO_TYPES.get(method, (None, None))[1]
 
     # ---- receiving ---------------------------------------------------------------------
 
@@ -67,7 +83,7 @@ class StarChatProtocol(LanguageServerProtocol):
             )
             if "id" not in data:
                 if problem is None:
-                    self._receive_notification(method, data)
+                    self._receive_notification(method, _text_only(data, "params"))
                 else:
                     logger.info("dropping a malformed notification: %s", problem)
             elif not id_ok:
@@ -77,7 +93,7 @@ class StarChatProtocol(LanguageServerProtocol):
             else:
                 self._receive_request(cast(int | str, msg_id), method, data)
         elif id_ok and ("result" in data or "error" in data):
-            self._receive_response(cast(int | str, msg_id), data)
+            self._receive_response(cast(int | str, msg_id), _text_only(data, "result"))
         else:
             self.reply_error(
                 msg_id if id_ok else None,
@@ -95,6 +111,17 @@ class StarChatProtocol(LanguageServerProtocol):
         if method != types.INITIALIZE and not self._initialize_seen:
             self.reply_error(msg_id, SERVER_NOT_INITIALIZED, "send initialize first")
             return
+        if method == types.INITIALIZE and not self._admit(msg_id, data.get("params")):
+            return
+        where = lone_surrogate_at(data.get("params"))
+        if where is not None:
+            self.reply_error(
+                msg_id,
+                INVALID_PARAMS,
+                f"invalid params for {method}: {where} holds a lone UTF-16 surrogate, which "
+                "is not text",
+            )
+            return
         message = self._structure(data, method, JsonRPCRequestMessage)
         if isinstance(message, str):
             self.reply_error(msg_id, INVALID_PARAMS, f"invalid params for {method}: {message}")
@@ -106,6 +133,34 @@ class StarChatProtocol(LanguageServerProtocol):
             return
         self._initialize_seen = True
         self.handle_message(message)
+
+    def _admit(self, msg_id: int | str, params: Any) -> bool:
+        """Whether the client may start a session; if not, say why and end the connection."""
+        if self.required_token is None:
+            return True
+        options = params.get("initializationOptions") if isinstance(params, dict) else None
+        token = options.get("token") if isinstance(options, dict) else None
+        if isinstance(token, str) and hmac.compare_digest(
+            token.encode("utf-8", "surrogatepass"), self.required_token.encode()
+        ):
+            return True
+        problem = "a wrong token" if isinstance(token, str) else "no token"
+        logger.warning("refusing a client that sent %s", problem)
+        self._send_data(
+            {
+                "jsonrpc": "2.0",
+                "id": msg_id,
+                "error": {
+                    "code": REQUEST_FAILED,
+                    "message": f"This StarChat server needs a token and the client sent "
+                    f"{problem}: set initializationOptions.token to the token the server "
+                    "printed when it started (or its STARCHAT_TOKEN)",
+                    "data": {"code": "unauthorized", "retry": False},
+                },
+            }
+        )
+        self.exit_code = 1
+        return False
 
     def _receive_notification(self, method: str, data: dict[str, Any]) -> None:
         if method != types.EXIT and (self._shutdown or not self._initialize_seen):
@@ -224,3 +279,11 @@ class StarChatProtocol(LanguageServerProtocol):
         if handler is None:
             raise to_lsp_error(UserInputError(f"unknown command {params.command!r}"))
         return await handler(params)
+
+
+def _text_only(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """`data` with lone surrogates in `data[key]` replaced (nobody can be told they were there)."""
+    if lone_surrogate_at(data.get(key)) is None:
+        return data
+    logger.info("replacing lone UTF-16 surrogates in %s", data.get("method", "a response"))
+    return {**data, key: replace_lone_surrogates(data[key])}

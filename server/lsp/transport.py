@@ -1,10 +1,11 @@
-"""The LSP base protocol on the wire: `Content-Length` framing over stdio or TCP.
+"""Connections: one client over stdio, or many over TCP, each read with `MessageReader`.
 
-The reader is forgiving about headers (any case, extra headers, stray blank lines) and
-strict about bodies: a body that is not JSON is answered with Parse Error (-32700, id null)
-and the next message is read as usual. A connection ends at end of input or after `exit`;
-its requests still running are cancelled, which stops their generations. Over stdio that
-ends the process; over TCP the server goes on accepting the next client.
+A connection ends at end of input, after `exit`, or (TCP) when the client stops reading
+what the server sends it: more than `MAX_PENDING_OUTPUT` bytes waiting drops it, so a
+client that never reads cannot make the server buffer without bound. Its requests still
+running are then cancelled, which stops their generations, and its session lets go of
+its documents. Over stdio that ends the process; over TCP the server goes on accepting
+clients.
 
 Anything written to file descriptor 1 would corrupt the stdio stream, so in stdio mode the
 protocol gets a private duplicate of stdout and descriptor 1 is pointed at stderr: a stray
@@ -12,29 +13,33 @@ protocol gets a private duplicate of stdout and descriptor 1 is pointed at stder
 """
 
 import asyncio
-import json
+import ctypes
 import logging
 import os
+import selectors
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol
 
-from pygls.io_ import StdinAsyncReader, StdoutWriter
-from starchat.server.lsp.errors import INVALID_REQUEST
-from starchat.server.lsp.protocol import PARSE_ERROR, StarChatProtocol
+from pygls.io_ import StdoutWriter
+from starchat.server.lsp.framing import BadFrame, MessageReader, Source
+from starchat.server.lsp.protocol import StarChatProtocol
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""Larger bodies are skipped unread (a 5 MB document is far below this)."""
 
-_READ_LIMIT = 1024 * 1024
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
 
 
-class Reader(Protocol):
-    def readline(self) -> Awaitable[bytes]: ...
+_LIBC = _glibc()
 
-    def readexactly(self, n: int) -> Awaitable[bytes]: ...
+MAX_PENDING_OUTPUT = 16 * 1024 * 1024
+"""Bytes waiting for a TCP client to read them, beyond which the client is dropped."""
 
 
 class Connection(Protocol):
@@ -46,78 +51,24 @@ class Connection(Protocol):
     async def disconnected(self) -> None: ...
 
 
-async def read_body(reader: Reader) -> bytes | int | None:
-    """The next message body; its announced length when it was too large to read; None at
-    end of input."""
-    length: int | None = None
-    while True:
-        try:
-            line = await reader.readline()
-        except ValueError:  # a header line beyond the limit; asyncio has discarded it
-            logger.warning("skipping a header line longer than %d bytes", _READ_LIMIT)
-            continue
-        if not line:
-            return None
-        if line.strip():
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                try:
-                    length = int(value.strip())
-                except ValueError:
-                    logger.warning("ignoring a bad Content-Length header: %r", line[:100])
-            continue
-        if length is None or length < 0:
-            continue  # a blank line outside a message, or headers without a usable length
-        break
-    if length > MAX_MESSAGE_BYTES:
-        remaining = length
-        while remaining:
-            chunk = await _read_exactly(reader, min(remaining, _READ_LIMIT))
-            if chunk is None:
-                return None
-            remaining -= len(chunk)
-        return length
-    return await _read_exactly(reader, length)
-
-
-async def _read_exactly(reader: Reader, n: int) -> bytes | None:
-    try:
-        data = await reader.readexactly(n)
-    except asyncio.IncompleteReadError:
-        return None
-    return data if len(data) == n else None
-
-
-def dispatch(protocol: StarChatProtocol, body: bytes | int) -> None:
-    """Parse one body and hand it to the protocol; no exception escapes."""
-    if isinstance(body, int):
-        protocol.reply_error(
-            None,
-            INVALID_REQUEST,
-            f"message of {body} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
-        )
-        return
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as error:
-        protocol.reply_error(None, PARSE_ERROR, f"parse error: {error}"[:300])
-        return
-    try:
-        protocol.receive(data)
-    except Exception:
-        logger.exception("unexpected failure handling a message")
-
-
-async def run_connection(connection: Connection, reader: Reader) -> int:
+async def run_connection(connection: Connection, source: Source) -> int:
     """Serve one client until it leaves; returns the LSP exit code."""
     protocol = connection.protocol
+    reader = MessageReader(source)
     try:
         while protocol.exit_code is None:
-            body = await read_body(reader)
-            if body is None:
+            try:
+                message = await reader.next()
+            except EOFError:
                 logger.info("the client closed the connection")
                 break
-            dispatch(protocol, body)
+            if isinstance(message, BadFrame):
+                protocol.reply_error(None, message.code, message.message)
+                continue
+            try:
+                protocol.receive(message)
+            except Exception:
+                logger.exception("unexpected failure handling a message")
     finally:
         cancelled = protocol.cancel_in_flight()
         if cancelled:
@@ -126,17 +77,37 @@ async def run_connection(connection: Connection, reader: Reader) -> int:
     return protocol.exit_code if protocol.exit_code is not None else 1
 
 
+class _ThreadReader:
+    """Reads a file that the event loop cannot watch (a regular file, /dev/null) in a
+    worker thread."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    async def read(self, n: int) -> bytes:
+        return await asyncio.get_running_loop().run_in_executor(None, os.read, self._fd, n)
+
+
+def _pollable(fd: int) -> bool:
+    with selectors.DefaultSelector() as selector:
+        try:
+            selector.register(fd, selectors.EVENT_READ)
+        except (PermissionError, ValueError, OSError):
+            return False
+    return True
+
+
 async def serve_stdio(connection: Connection, stdin: BinaryIO, stdout: BinaryIO) -> int:
-    loop = asyncio.get_running_loop()
-    reader: Reader
-    try:
-        stream = asyncio.StreamReader(limit=_READ_LIMIT)
+    source: Source
+    if _pollable(stdin.fileno()):
+        stream = asyncio.StreamReader()
+        loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), stdin)
-        reader = stream
-    except ValueError:  # a regular file: no pipe transport, read it in a thread
-        reader = StdinAsyncReader(stdin)
+        source = stream
+    else:
+        source = _ThreadReader(stdin.fileno())
     connection.protocol.set_writer(StdoutWriter(stdout))
-    return await run_connection(connection, reader)
+    return await run_connection(connection, source)
 
 
 def private_stdout() -> BinaryIO:
@@ -148,23 +119,62 @@ def private_stdout() -> BinaryIO:
     return stream
 
 
+class BoundedWriter:
+    """pygls' writer for a TCP client: drops the client when its unread output grows past
+    `limit` bytes."""
+
+    def __init__(self, writer: asyncio.StreamWriter, limit: int = MAX_PENDING_OUTPUT) -> None:
+        self._writer = writer
+        self._limit = limit
+
+    def write(self, data: bytes) -> None:
+        transport = self._writer.transport
+        if transport.is_closing():
+            return
+        transport.write(data)
+        pending = transport.get_write_buffer_size()
+        if pending > self._limit:
+            logger.warning(
+                "client %s is not reading (%d bytes waiting for it): disconnecting it",
+                self._writer.get_extra_info("peername"),
+                pending,
+            )
+            transport.abort()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def give_back_memory() -> None:
+    """Hand freed memory back to the system. glibc keeps large freed blocks (a departed
+    client's documents) in its heap once its adaptive mmap threshold has risen, so without
+    this a server's memory would only ever grow with the largest documents it has seen."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 async def serve_tcp(
-    new_connection: Callable[[], Connection], host: str, port: int, ready: Callable[[int], Any]
+    new_connection: Callable[[], Connection],
+    host: str,
+    port: int,
+    ready: Callable[[list[tuple[Any, ...]]], Any],
 ) -> None:
-    """Accept clients on host:port, each a fresh session, until the process is stopped."""
+    """Accept clients on host:port, each a fresh session, until the process is stopped.
+    `ready` gets the addresses actually bound."""
 
     async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         logger.info("client %s connected", peer)
         connection = new_connection()
-        connection.protocol.set_writer(writer)
+        connection.protocol.set_writer(BoundedWriter(writer))
         try:
             await run_connection(connection, reader)
         finally:
             writer.close()
+            give_back_memory()
             logger.info("client %s left", peer)
 
-    server = await asyncio.start_server(serve_client, host, port, limit=_READ_LIMIT)
-    ready(server.sockets[0].getsockname()[1])
+    server = await asyncio.start_server(serve_client, host, port)
+    ready([sock.getsockname() for sock in server.sockets])
     async with server:
         await server.serve_forever()

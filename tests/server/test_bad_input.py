@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from tests.openai_stub import OpenAIStub
 from tests.server.test_chat import cpu_seconds
-from tests.server.wire import ENV, SERVER, RawServer, frame
+from tests.server.wire import TcpServer, WireClient, frame
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -23,18 +23,18 @@ CURSOR = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def server(scripted_openai: OpenAIStub) -> AsyncIterator[RawServer]:
-    raw = await RawServer.start()
+async def server(scripted_openai: OpenAIStub) -> AsyncIterator[WireClient]:
+    raw = WireClient.spawn()
     await raw.initialize({"backend": "openai", "backendUrl": scripted_openai.url})
     raw.notify(
         "textDocument/didOpen",
         {"textDocument": {"uri": DOC, "languageId": "python", "version": 1, "text": "x = 1\n"}},
     )
     yield raw
-    await raw.close()
+    raw.close()
 
 
-async def still_serving(server: RawServer) -> None:
+async def still_serving(server: WireClient) -> None:
     reply = await server.call("starchat/status")
     assert reply["result"]["state"] in ("loading", "ready")
 
@@ -44,7 +44,7 @@ def error_of(reply: dict[str, Any]) -> tuple[int, str]:
     return reply["error"]["code"], reply["error"]["message"]
 
 
-async def next_error(server: RawServer, after: int) -> dict[str, Any]:
+async def next_error(server: WireClient, after: int) -> dict[str, Any]:
     return await server.wait_for(
         lambda m: "error" in m and m.get("id") is None and server.messages.index(m) >= after
     )
@@ -64,7 +64,7 @@ async def next_error(server: RawServer, after: int) -> dict[str, Any]:
     ],
 )
 async def test_malformed_messages_get_an_error_with_a_null_id(
-    server: RawServer, body: bytes, code: int
+    server: WireClient, body: bytes, code: int
 ) -> None:
     seen = len(server.messages)
     server.write(frame(body))
@@ -73,7 +73,7 @@ async def test_malformed_messages_get_an_error_with_a_null_id(
     await still_serving(server)
 
 
-async def test_envelope_errors_keep_a_usable_id(server: RawServer) -> None:
+async def test_envelope_errors_keep_a_usable_id(server: WireClient) -> None:
     server.send({"jsonrpc": "2.0", "id": 77, "method": 5})
     assert error_of(await server.response(77))[0] == -32600
     server.send({"jsonrpc": "2.0", "id": 78, "method": "starchat/status", "params": "x"})
@@ -84,13 +84,13 @@ async def test_envelope_errors_keep_a_usable_id(server: RawServer) -> None:
     assert error_of(await server.response(80))[0] == -32600
 
 
-async def test_framing_noise_is_skipped(server: RawServer) -> None:
+async def test_framing_noise_is_skipped(server: WireClient) -> None:
     server.write(b"\r\n\r\nX-Junk: 1\r\nContent-Length: nope\r\n\r\n")
     server.write(b"content-length: 2\r\nContent-Type: application/vscode-jsonrpc\r\n\r\n{}")
     await still_serving(server)
 
 
-async def test_unknown_methods(server: RawServer) -> None:
+async def test_unknown_methods(server: WireClient) -> None:
     code, message = error_of(await server.call("starchat/teleport", {}))
     assert code == -32601 and "starchat/teleport" in message
     seen = len(server.messages)
@@ -100,7 +100,7 @@ async def test_unknown_methods(server: RawServer) -> None:
     assert all("error" not in m for m in server.messages[seen:])
 
 
-async def test_params_that_do_not_fit_the_method(server: RawServer) -> None:
+async def test_params_that_do_not_fit_the_method(server: WireClient) -> None:
     code, message = error_of(
         await server.call("textDocument/codeAction", {"textDocument": {"uri": DOC}, "range": 5})
     )
@@ -115,7 +115,7 @@ async def test_params_that_do_not_fit_the_method(server: RawServer) -> None:
     await still_serving(server)
 
 
-async def test_documents_that_are_not_open(server: RawServer) -> None:
+async def test_documents_that_are_not_open(server: WireClient) -> None:
     missing = "file:///work/never-opened.py"
     for method, params in (
         (
@@ -139,7 +139,7 @@ async def test_documents_that_are_not_open(server: RawServer) -> None:
     await still_serving(server)
 
 
-async def test_ranges_past_the_end(server: RawServer) -> None:
+async def test_ranges_past_the_end(server: WireClient) -> None:
     past = {"start": {"line": 0, "character": 0}, "end": {"line": 40, "character": 0}}
     for method, params in (
         (
@@ -160,7 +160,7 @@ async def test_ranges_past_the_end(server: RawServer) -> None:
     assert len(reply["result"]) == 4
 
 
-async def test_empty_messages_and_unknown_conversations(server: RawServer) -> None:
+async def test_empty_messages_and_unknown_conversations(server: WireClient) -> None:
     code, message = error_of(await server.call("starchat/chat", {"message": "  \n"}))
     assert code == -32602 and "empty" in message
     reply = await server.call("starchat/chat", {"message": "hi", "conversationId": "nope"})
@@ -170,7 +170,7 @@ async def test_empty_messages_and_unknown_conversations(server: RawServer) -> No
     ] == {"deleted": False}
 
 
-async def test_a_five_megabyte_document(server: RawServer, scripted_openai: OpenAIStub) -> None:
+async def test_a_five_megabyte_document(server: WireClient, scripted_openai: OpenAIStub) -> None:
     uri = "file:///work/big.py"
     lines = [f"def f{i}(x):\n    return x + {i}\n\n" for i in range(180_000)]
     text = "".join(lines)
@@ -217,7 +217,7 @@ async def test_a_five_megabyte_document(server: RawServer, scripted_openai: Open
 
 
 async def test_requests_before_initialize_and_after_shutdown() -> None:
-    raw = await RawServer.start()
+    raw = WireClient.spawn()
     try:
         code, _ = error_of(await raw.call("starchat/status"))
         assert code == -32002
@@ -228,24 +228,27 @@ async def test_requests_before_initialize_and_after_shutdown() -> None:
         code, message = error_of(await raw.call("starchat/status"))
         assert code == -32600 and "shutting down" in message
         raw.notify("exit")
-        assert await asyncio.wait_for(raw.process.wait(), 10) == 0
+        assert await raw.exit_code() == 0
     finally:
-        await raw.close()
+        raw.close()
 
 
 async def test_exit_without_shutdown_is_an_error_exit() -> None:
-    raw = await RawServer.start()
+    raw = WireClient.spawn()
     try:
         await raw.initialize({"backend": "openai", "backendUrl": "http://127.0.0.1:9/v1"})
         raw.notify("exit")
-        assert await asyncio.wait_for(raw.process.wait(), 10) == 1
+        assert await raw.exit_code() == 1
     finally:
-        await raw.close()
+        raw.close()
 
 
-async def streaming(raw: RawServer, model: Path) -> None:
-    """Start a long answer and wait until it streams."""
-    await raw.initialize({"model": str(model), "maxNewTokens": 4000})
+async def streaming(raw: WireClient, model: Path | None, token: str | None = None) -> None:
+    """Start a long answer and wait until it streams (`model`: set by the client; over TCP
+    the server's, and the client sends `token`)."""
+    options: dict[str, Any] = {"maxNewTokens": 4000}
+    options |= {"model": str(model)} if model is not None else {"token": token}
+    await raw.initialize(options)
     raw.request("starchat/chat", {"message": "Talk.", "partialResultToken": "t"})
     await raw.wait_for(
         lambda m: m.get("method") == "$/progress" and m["params"]["token"] == "t", timeout=60
@@ -253,87 +256,47 @@ async def streaming(raw: RawServer, model: Path) -> None:
 
 
 async def test_shutdown_cancels_generations_in_flight(endless_model_dir: Path) -> None:
-    raw = await RawServer.start()
+    raw = WireClient.spawn()
     try:
         await streaming(raw, endless_model_dir)
         assert (await raw.call("shutdown"))["result"] is None
         assert (await raw.response(2))["error"]["code"] == -32800
         raw.notify("exit")
-        assert await asyncio.wait_for(raw.process.wait(), 10) == 0
+        assert await raw.exit_code() == 0
     finally:
-        await raw.close()
+        raw.close()
 
 
 async def test_a_client_that_disconnects_over_stdio_ends_the_server(
     endless_model_dir: Path,
 ) -> None:
-    raw = await RawServer.start()
+    raw = WireClient.spawn()
     try:
         await streaming(raw, endless_model_dir)
-        assert raw.process.stdin is not None
+        assert raw.process is not None and raw.process.stdin is not None
         raw.process.stdin.close()
         started = time.perf_counter()
-        assert await asyncio.wait_for(raw.process.wait(), 10) == 1
+        assert await raw.exit_code() == 1
         assert time.perf_counter() - started < 3
     finally:
-        await raw.close()
+        raw.close()
 
 
 async def test_a_tcp_client_that_disconnects_stops_its_generation(endless_model_dir: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        *SERVER, "--tcp", "0", stderr=asyncio.subprocess.PIPE, env=ENV
-    )
+    server = TcpServer("--model", str(endless_model_dir))
     try:
-        assert process.stderr is not None
-        line = await asyncio.wait_for(process.stderr.readline(), 30)
-        while b"listening on" not in line:
-            line = await asyncio.wait_for(process.stderr.readline(), 30)
-        port = int(line.rsplit(b":", 1)[1])
-        drain = asyncio.ensure_future(_drain(process.stderr))
-
-        first = await TcpClient.connect(port)
-        await streaming(first.raw, endless_model_dir)
+        first = server.connect()
+        await streaming(first, None, server.token)
         first.close()
         await asyncio.sleep(0.3)
-        before = cpu_seconds(process.pid)
+        before = cpu_seconds(server.process.pid)
         await asyncio.sleep(0.5)
-        assert cpu_seconds(process.pid) - before < 0.1  # decoding stopped with the client
+        assert cpu_seconds(server.process.pid) - before < 0.1  # decoding stopped with the client
 
-        second = await TcpClient.connect(port)
-        await second.raw.initialize({"model": str(endless_model_dir), "maxNewTokens": 16})
-        reply = await second.raw.call("starchat/chat", {"message": "Hello again."}, timeout=60)
+        second = server.connect()
+        await second.initialize({"token": server.token, "maxNewTokens": 16})
+        reply = await second.call("starchat/chat", {"message": "Hello again."}, timeout=60)
         assert reply["result"]["usage"]["generatedTokens"] == 16
         second.close()
-        drain.cancel()
     finally:
-        process.kill()
-        await process.wait()
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
-
-
-class TcpClient:
-    """RawServer's reading and writing over a TCP connection instead of pipes."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        process = _SocketProcess(reader, writer)
-        self.raw = RawServer(process)  # type: ignore[arg-type]
-
-    @classmethod
-    async def connect(cls, port: int) -> "TcpClient":
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    def close(self) -> None:
-        self.writer.transport.abort()
-
-
-class _SocketProcess:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.stdout = reader
-        self.stdin = writer
-        self.returncode = 0
+        server.close()

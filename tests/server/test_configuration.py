@@ -12,6 +12,7 @@ import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from starchat.server import methods
+from starchat.server.options import OPERATOR_SETTINGS, Options, apply_settings
 
 from tests.openai_stub import OpenAIStub
 from tests.server.conftest import CONFIG, StarChatClient, as_dict, initialize_params, wait_ready
@@ -128,3 +129,24 @@ async def test_a_failed_load_is_reported_and_fixed_by_a_setting(
     assert reply["usage"]["generatedTokens"] > 0
     assert [s["state"] for s in client.statuses][-2:] == ["loading", "ready"]
     assert client.statuses[-1]["model"] == str(tiny_model_dir)
+
+
+async def test_a_shared_server_keeps_the_operators_model_and_backend() -> None:
+    operator = Options(backend="openai", backendUrl="http://gpu:8000/v1")
+    update = apply_settings(
+        operator,
+        {
+            "token": "not a setting",
+            "model": "someone-elses",
+            "backendUrl": "http://elsewhere/v1",
+            "backend": "openai",  # the server's own value: nothing to refuse
+            "device": "auto",  # the default, which editors send unasked
+            "temperature": 0.5,
+        },
+        OPERATOR_SETTINGS,
+    )
+    assert update.refused == ["starchat.model", "starchat.backendUrl"]
+    assert update.errors == [] and update.ignored == []
+    assert update.options == operator.model_copy(update={"temperature": 0.5})
+    free = apply_settings(operator, {"model": "mine", "token": "x"})
+    assert free.options.model == "mine" and free.refused == [] and free.ignored == []

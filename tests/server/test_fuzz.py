@@ -1,16 +1,15 @@
 """Thousands of random and mutated messages at the running server: every request among
 them is answered, and afterwards the server still serves real requests.
 
-Framing stays valid (a lying Content-Length cannot be recovered from, by any server); the
-bodies are random bytes, random JSON, and valid LSP messages with parts replaced, removed
-or retyped. `shutdown`/`exit` and settings changes are left out: they legitimately end the
-session or load another model.
+Framing stays valid here (test_attacks.py lies about lengths); the bodies are random
+bytes, random JSON, and valid LSP messages with parts replaced, removed or retyped.
+`shutdown`/`exit` and settings changes are left out: they legitimately end the session or
+load another model.
 """
 
+import asyncio
 import itertools
 import json
-import subprocess
-import threading
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.openai_stub import OpenAIStub
-from tests.server.wire import ENV, SERVER, frame
+from tests.server.wire import WireClient, frame
 
 DOC = "file:///work/fuzz.py"
 TEXT = "import os\n\n\ndef f(x):\n    return x + 1\n"
@@ -150,97 +149,23 @@ bodies = st.one_of(
 )
 
 
-class FuzzedServer:
-    def __init__(self, backend_url: str) -> None:
-        self.process = subprocess.Popen(
-            SERVER,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=ENV,
-        )
-        self.responses: dict[Any, int] = {}
-        self.sent = 0
-        self._ids = itertools.count()
-        self._lock = threading.Lock()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.send(
-            {
-                "jsonrpc": "2.0",
-                "id": "init",
-                "method": "initialize",
-                "params": {
-                    "capabilities": {"window": {"workDoneProgress": True}},
-                    "initializationOptions": {"backend": "openai", "backendUrl": backend_url},
-                },
-            }
-        )
-        self.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
-        self.send(
-            {
-                "jsonrpc": "2.0",
-                "method": "textDocument/didOpen",
-                "params": {
-                    "textDocument": {"uri": DOC, "languageId": "python", "version": 1, "text": TEXT}
-                },
-            }
-        )
-
-    def _read(self) -> None:
-        stdout = self.process.stdout
-        assert stdout is not None
-        while True:
-            length = None
-            while (line := stdout.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            if not line or length is None:
-                return
-            message = json.loads(stdout.read(length))
-            if "method" in message and "id" in message:  # the server asks: answer like an editor
-                result: Any = (
-                    {"applied": False} if message["method"] == "workspace/applyEdit" else None
-                )
-                self.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
-            elif "id" in message:
-                with self._lock:
-                    self.responses[message["id"]] = self.responses.get(message["id"], 0) + 1
-
-    def send(self, message: Any) -> None:
-        self.write(json.dumps(message).encode())
-
-    def write(self, body: bytes) -> None:
-        assert self.process.stdin is not None
-        with self._lock:
-            self.process.stdin.write(frame(body))
-            self.process.stdin.flush()
-            self.sent += 1
-
-    def tracked_id(self) -> str:
-        return f"fuzz-{next(self._ids)}"
-
-    def wait_for(self, ids: set[Any], timeout: float) -> set[Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                missing = {i for i in ids if i not in self.responses}
-            if not missing:
-                return missing
-            time.sleep(0.05)
-        return missing
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
+async def fuzzed_server(backend_url: str) -> WireClient:
+    server = WireClient.spawn()
+    await server.initialize(
+        {"backend": "openai", "backendUrl": backend_url}, window={"workDoneProgress": True}
+    )
+    server.open(DOC, TEXT)
+    return server
 
 
-def test_thousands_of_bad_messages_leave_the_server_serving(
+async def test_thousands_of_bad_messages_leave_the_server_serving(
     scripted_openai: OpenAIStub,
 ) -> None:
-    server = FuzzedServer(scripted_openai.url)
+    server = await fuzzed_server(scripted_openai.url)
     tracked: set[str] = set()
     sent_bodies: dict[str, Any] = {}
+    ids = itertools.count()
+    sent = 0
     try:
 
         @settings(
@@ -251,47 +176,39 @@ def test_thousands_of_bad_messages_leave_the_server_serving(
         )
         @given(st.lists(bodies, min_size=1, max_size=3))
         def throw(batch: list[tuple[str, Any]]) -> None:
+            nonlocal sent
             for kind, body in batch:
                 if kind == "bytes":
-                    server.write(body)
+                    server.write(frame(body))
                     continue
                 if isinstance(body, dict):
                     method = body.get("method")
                     if isinstance(method, str) and method in EXCLUDED:
                         continue
                     if body.get("id") == TRACK:
-                        body["id"] = server.tracked_id()
+                        body["id"] = f"fuzz-{next(ids)}"
                         tracked.add(body["id"])
                         sent_bodies[body["id"]] = body
-                server.write(json.dumps(body).encode())
-            assert server.process.poll() is None, "the server died"
+                server.write(frame(json.dumps(body).encode()))
+                sent += 1
+            assert server.process is not None and server.process.poll() is None, "it died"
 
         throw()
-        server.send({"jsonrpc": "2.0", "id": "alive", "method": "starchat/status"})
-        assert server.wait_for({"alive"}, 60) == set()
-        unanswered = server.wait_for(tracked, 60)
-        examples = [sent_bodies[i] for i in sorted(unanswered)][:5]
+        assert "result" in await server.call("starchat/status", timeout=60)
+        deadline = time.monotonic() + 60
+        while 0 in server.answered(tracked).values() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        answered = server.answered(tracked)
+        unanswered = sorted(i for i, n in answered.items() if n == 0)
+        examples = [sent_bodies[i] for i in unanswered][:5]
         assert not unanswered, f"{len(unanswered)} of {len(tracked)} unanswered, e.g. {examples}"
-        assert all(server.responses[i] == 1 for i in tracked), "a request answered twice"
-        print(f"fuzz: {server.sent} messages sent, {len(tracked)} requests all answered")
+        assert all(n == 1 for n in answered.values()), "a request answered twice"
+        print(f"fuzz: {sent} messages sent, {len(tracked)} requests all answered")
 
-        server.send(
-            {
-                "jsonrpc": "2.0",
-                "id": "actions",
-                "method": "textDocument/codeAction",
-                "params": TEMPLATES[0]["params"],
-            }
-        )
+        actions = server.request("textDocument/codeAction", TEMPLATES[0]["params"])
         scripted_openai.answer("Sure.")
-        server.send(
-            {
-                "jsonrpc": "2.0",
-                "id": "chat",
-                "method": "starchat/chat",
-                "params": {"message": "Still there?"},
-            }
-        )
-        assert server.wait_for({"actions", "chat"}, 60) == set()
+        chat = server.request("starchat/chat", {"message": "Still there?"})
+        assert "result" in await server.response(actions, timeout=60)
+        assert "result" in await server.response(chat, timeout=60)
     finally:
         server.close()
