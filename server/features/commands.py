@@ -30,6 +30,7 @@ from starchat.server.conversations import Conversation
 from starchat.server.documents import Document
 from starchat.server.edits import (
     UnitTestFile,
+    confine_test_file,
     replace_edit,
     replacement,
     supports_document_changes,
@@ -75,7 +76,9 @@ async def run_action(
         )
     test = unit_test_file(document.uri, context.path, context.language)
     slots = context.slots(module=test.module, test_framework=test.framework)
-    version = document.version
+    if action.result == "testFile":
+        test = confine_test_file(test, document.uri, ls.workspace_roots())
+    version, text = document.version, document.text
     conversation = ls.conversations.start() if action.result == "answer" else Conversation("")
 
     def build(count: Callable[[str], int], budget: int) -> str:
@@ -110,7 +113,11 @@ async def run_action(
         if not ls.client_capability("experimental", methods.CLIENT_CAPABILITY, "answerPanel"):
             ls.show(answer.text)
         return {"conversationId": conversation.id, "text": answer.text}
-    if document.version != version or ls.documents.find(document.uri) is not document:
+    if (
+        document.version != version
+        or document.text != text
+        or ls.documents.find(document.uri) is not document
+    ):
         return _not_applied(
             ls, action, answer.text, "the document changed while StarChat was writing; run it again"
         )
