@@ -12,8 +12,9 @@ reader resynchronises instead of trusting the announced length blindly:
   too short) are skipped up to the next `Content-Length:`; one Parse Error is sent for each
   stretch of them, none when they follow a message that was already answered with an error;
 - headers without a usable length (missing, negative, not a number) get a Parse Error;
-- an announced length over `MAX_MESSAGE_BYTES` gets Invalid Request at once, and its bytes
-  are skipped like any others, never buffered.
+- an announced length over the reader's `max_bytes` (`MAX_MESSAGE_BYTES`; the transport
+  allows less before `initialize`) gets Invalid Request at once, and its bytes are skipped
+  like any others, never buffered.
 
 Headers are read forgivingly otherwise: any case, extra headers, stray blank lines.
 """
@@ -66,6 +67,7 @@ class MessageReader:
         self._eof = False
         self._answered = False
         """The latest input was already answered with an error: skipped bytes belong to it."""
+        self.max_bytes = MAX_MESSAGE_BYTES
 
     async def next(self) -> object | BadFrame:
         """The next message (any JSON value, `null` included) or bad frame; `EOFError` at
@@ -76,11 +78,11 @@ class MessageReader:
                 raise EOFError
             if isinstance(header, BadFrame):
                 return self._bad(header)
-            if header > MAX_MESSAGE_BYTES:
+            if header > self.max_bytes:
                 self._answered = True
                 return BadFrame(
                     INVALID_REQUEST,
-                    f"message of {header} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
+                    f"message of {header} bytes is over the {self.max_bytes}-byte limit",
                 )
             body = await self._body(header)
             if body is None:

@@ -50,6 +50,11 @@ class StarChatProtocol(LanguageServerProtocol):
 
     _initialize_seen = False
 
+    @property
+    def initialized(self) -> bool:
+        """Whether `initialize` was accepted (with the token, where one is required)."""
+        return self._initialize_seen
+
     # pygls caches these per instance in a class-level `lru_cache`, which keeps the last
     # sessions (and their documents) alive after their clients have gone.
     def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol
 
 from pygls.io_ import StdoutWriter
-from starchat.server.lsp.framing import BadFrame, MessageReader, Source
+from starchat.server.lsp.framing import MAX_MESSAGE_BYTES, BadFrame, MessageReader, Source
 from starchat.server.lsp.protocol import StarChatProtocol
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ _LIBC = _glibc()
 MAX_PENDING_OUTPUT = 16 * 1024 * 1024
 """Bytes waiting for a TCP client to read them, beyond which the client is dropped."""
 
+HANDSHAKE_BYTES = 1024 * 1024
+"""The largest message before `initialize` has been accepted: a client that has not shown
+the token cannot make the server buffer large bodies."""
+
 
 class Connection(Protocol):
     """What the transport needs from a language server: its protocol and a way to let go."""
@@ -57,6 +61,7 @@ async def run_connection(connection: Connection, source: Source) -> int:
     reader = MessageReader(source)
     try:
         while protocol.exit_code is None:
+            reader.max_bytes = MAX_MESSAGE_BYTES if protocol.initialized else HANDSHAKE_BYTES
             try:
                 message = await reader.next()
             except EOFError:

@@ -55,6 +55,21 @@ async def test_a_client_needs_the_token(server: TcpServer) -> None:
     client.close()
 
 
+async def test_before_the_token_only_small_messages_are_read(server: TcpServer) -> None:
+    client = server.connect()
+    big = frame(b'{"jsonrpc": "2.0", "method": "x", "params": "%s"}' % (b"a" * 5_000_000))
+    client.write(big)
+    refusal = await client.wait_for(lambda m: "error" in m)
+    assert (
+        refusal["error"]["code"] == -32600 and "1048576-byte limit" in refusal["error"]["message"]
+    )
+    assert "result" in await client.initialize({"token": server.token})
+    client.write(big)  # once admitted, the same message is read (and dropped: unknown method)
+    assert "result" in await client.call("starchat/status")
+    assert sum("error" in m for m in client.messages) == 1
+    client.close()
+
+
 async def test_the_generated_token_is_printed_once(server: TcpServer) -> None:
     assert sum(server.token in line for line in server.stderr) == 1
 
