@@ -181,8 +181,11 @@ class MessageReader:
 
     def _take(self, n: int) -> bytes:
         with memoryview(self._buffer) as view:
-            taken, rest = bytes(view[:n]), bytearray(view[n:])
-        self._buffer = rest  # a new buffer, so a large one is given back
+            taken = bytes(view[:n])
+        if n >= len(self._buffer):
+            self._buffer = bytearray()  # a new buffer, so a large one is given back
+        else:
+            del self._buffer[:n]  # cheap: CPython moves the buffer's start
         return taken
 
     async def _fill(self) -> bool:
