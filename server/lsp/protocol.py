@@ -176,6 +176,10 @@ class StarChatProtocol(LanguageServerProtocol):
             )
             return
         message = self._structure(data, method, JsonRPCNotification)
+        if method == types.CANCEL_REQUEST and not isinstance(message, str):
+            cancelled = message.params.id
+            if not isinstance(cancelled, int | str) or isinstance(cancelled, bool):
+                message = "id must be an integer or a string"
         if isinstance(message, str):
             logger.info("dropping %s with invalid params: %s", method, message)
             return

@@ -194,7 +194,9 @@ async def test_thousands_of_bad_messages_leave_the_server_serving(
             assert server.process is not None and server.process.poll() is None, "it died"
 
         throw()
-        assert "result" in await server.call("starchat/status", timeout=60)
+        # Ids the fuzzed messages cannot have used (they may reuse small integers).
+        alive = server.request("starchat/status", msg_id="alive")
+        assert "result" in await server.response(alive, timeout=60)
         deadline = time.monotonic() + 60
         while 0 in server.answered(tracked).values() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -205,9 +207,12 @@ async def test_thousands_of_bad_messages_leave_the_server_serving(
         assert all(n == 1 for n in answered.values()), "a request answered twice"
         print(f"fuzz: {sent} messages sent, {len(tracked)} requests all answered")
 
-        actions = server.request("textDocument/codeAction", TEMPLATES[0]["params"])
+        server.open(DOC, TEXT)  # the fuzzed didChange/didClose may have changed or closed it
+        actions = server.request(
+            "textDocument/codeAction", TEMPLATES[0]["params"], msg_id="actions"
+        )
         scripted_openai.answer("Sure.")
-        chat = server.request("starchat/chat", {"message": "Still there?"})
+        chat = server.request("starchat/chat", {"message": "Still there?"}, msg_id="chat")
         assert "result" in await server.response(actions, timeout=60)
         assert "result" in await server.response(chat, timeout=60)
     finally:

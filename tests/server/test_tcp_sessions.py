@@ -102,7 +102,7 @@ async def test_a_client_cannot_repoint_the_shared_model(
         "workspace/didChangeConfiguration",
         {"settings": {"starchat": {"dtype": "float16", "device": "cpu", "backend": "openai"}}},
     )
-    await attacker.call("starchat/status")
+    await attacker.wait_for(lambda m: "starchat.dtype" in str(m.get("params")))
     refusals = [m for m in shown(attacker) if "cannot be set by an editor" in m]
     assert len(refusals) == 2
     assert "starchat.backendUrl" in refusals[0] and "starchat.model" in refusals[0]
