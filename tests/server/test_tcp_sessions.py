@@ -115,7 +115,7 @@ async def test_a_client_cannot_repoint_the_shared_model(
     assert reply["result"]["text"] == "OK."
     assert len(scripted_openai.requests) == asked + 1  # the operator's endpoint answered
     status = (await victim.call("starchat/status"))["result"]
-    assert status["model"] == scripted_openai.model and "9/v1" not in str(status)
+    assert status["model"] == scripted_openai.model and "127.0.0.1:9/" not in str(status)
     reply = await attacker.call("starchat/chat", {"message": "Mine?"}, timeout=30)
     assert scripted_openai.requests[-1]["max_tokens"] == 9  # sampling stays per client
     victim.close()
