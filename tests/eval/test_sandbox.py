@@ -7,6 +7,7 @@ sample can only fail if the sandbox stopped the damage: a silent success would p
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ LOCAL = "127.0.0.1"
 
 
 @pytest.fixture
-def listener() -> tuple[int, list[object]]:
+def listener() -> Iterator[tuple[int, list[object]]]:
     """A TCP port on this machine that records every connection it gets."""
     server = socket.create_server((LOCAL, 0))
     accepted: list[object] = []
@@ -103,7 +104,7 @@ def test_a_program_sees_only_its_own_fresh_directory(tmp_path: Path) -> None:
         "open('mine.txt', 'w').write('x')\n"
     )
     for backend in ("bwrap", "unshare"):
-        sandbox = Sandbox(backend, Limits(timeout_s=5))  # type: ignore[arg-type]
+        sandbox = Sandbox(backend, Limits(timeout_s=5))
         assert sandbox.run(check).result == "passed"
         assert sandbox.run(check).result == "passed"
 
