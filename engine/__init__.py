@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 from starchat.engine.base import (
+    Answer,
     BackendUnavailableError,
     BadRequestError,
     Chunk,
@@ -15,6 +16,7 @@ from starchat.engine.base import (
     PromptTooLongError,
     Sampling,
     Usage,
+    collect,
 )
 from starchat.engine.settings import EngineSettings
 
@@ -33,6 +35,7 @@ def create_engine(
 
 
 __all__ = [
+    "Answer",
     "BackendUnavailableError",
     "BadRequestError",
     "Chunk",
@@ -46,5 +49,6 @@ __all__ = [
     "PromptTooLongError",
     "Sampling",
     "Usage",
+    "collect",
     "create_engine",
 ]

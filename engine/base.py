@@ -6,13 +6,14 @@ iterator or cancelling its task), which stops decoding at the next token. Valida
 concurrency limits live outside the backends.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from starchat.prompts import Message
 
 State = Literal["loading", "ready", "error"]
+FinishReason = Literal["stop", "length", "cancelled"]
 
 
 class EngineError(Exception):
@@ -47,7 +48,7 @@ class PromptTooLongError(BadRequestError):
 
 @dataclass(frozen=True)
 class Sampling:
-    """Decoding settings; None means the model's default (see `defaults_for`)."""
+    """Decoding settings; None means the model's default (engine/sampling.py)."""
 
     max_new_tokens: int | None = None
     temperature: float | None = None
@@ -78,8 +79,7 @@ class Usage:
     generated_tokens: int
     time_to_first_token_s: float | None
     tokens_per_s: float | None
-    finish_reason: Literal["stop", "length", "cancelled"]
-    dropped_messages: int = 0
+    finish_reason: FinishReason
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -88,8 +88,38 @@ class Usage:
             "timeToFirstToken": self.time_to_first_token_s,
             "tokensPerSecond": self.tokens_per_s,
             "finishReason": self.finish_reason,
-            "droppedMessages": self.dropped_messages,
         }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer; `usage` is None when the consumer stopped reading before the end."""
+
+    text: str
+    usage: Usage | None
+
+
+async def collect(
+    stream: AsyncGenerator[Chunk | Usage, None],
+    on_text: Callable[[str], None] = lambda _: None,
+    enough: Callable[[str], bool] = lambda _: False,
+) -> Answer:
+    """Read `stream` to its end, or until `enough(text so far)`, and close it: closing is
+    what stops decoding when the reader ends early (a cancelled task, `enough`)."""
+    text = ""
+    usage: Usage | None = None
+    try:
+        async for item in stream:
+            if isinstance(item, Usage):
+                usage = item
+                continue
+            text += item.text
+            on_text(item.text)
+            if enough(text):
+                break
+    finally:
+        await stream.aclose()
+    return Answer(text, usage)
 
 
 @dataclass(frozen=True)
@@ -117,13 +147,9 @@ class Engine(Protocol):
     def render_prompt(self, messages: list[Message]) -> str:
         """The exact prompt text the model would receive."""
 
-    def sampling_defaults(self) -> Sampling:
-        """The sampling this model gets where a request leaves a field None."""
-
-    def fit(self, messages: list[Message], max_new_tokens: int) -> tuple[list[Message], int]:
-        """Messages trimmed (oldest turns first) so prompt plus answer fit the context window,
-        and how many were dropped; PromptTooLongError when the question alone does not fit."""
-
-    def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk | Usage]: ...
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk | Usage, None]:
+        """The answer to exactly `request.messages` (fitting them to the window is the
+        caller's job, see server/turns.py); PromptTooLongError when they leave no room for
+        an answer. `max_new_tokens` is cut to the room the window leaves."""
 
     async def close(self) -> None: ...

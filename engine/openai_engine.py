@@ -6,9 +6,10 @@ serving engine abort the request. No tokenizer is at hand, so prompt sizes are e
 """
 
 import json
+import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,16 +18,18 @@ from starchat.engine.base import (
     BadRequestError,
     Chunk,
     EngineError,
+    FinishReason,
     GenerationRequest,
     Health,
     ModelNotFoundError,
     PromptTooLongError,
-    Sampling,
     Usage,
 )
-from starchat.engine.settings import STARCHAT_SAMPLING, EngineSettings, merged
-from starchat.prompts import Message, fit_messages
-from starchat.prompts import PromptTooLongError as _BudgetError
+from starchat.engine.sampling import DEFAULT_MAX_NEW_TOKENS, STARCHAT_SAMPLING, merged
+from starchat.engine.settings import EngineSettings
+from starchat.prompts import Message
+
+logger = logging.getLogger(__name__)
 
 _CHARS_PER_TOKEN = 3.5
 _DEFAULT_URL = "http://127.0.0.1:8000/v1"
@@ -38,6 +41,8 @@ class OpenAIEngine:
             settings.backend_url or os.environ.get("STARCHAT_BACKEND_URL") or _DEFAULT_URL
         ).rstrip("/")
         self._base = url if url.endswith("/v1") else url + "/v1"
+        self._shown = _without_credentials(self._base)
+        """The URL as messages and the status show it: never a password embedded in it."""
         self._model = settings.model or os.environ.get("STARCHAT_OPENAI_MODEL")
         key = (
             settings.api_key
@@ -49,7 +54,8 @@ class OpenAIEngine:
             timeout=httpx.Timeout(10.0, read=300.0),
         )
         self._context_window = settings.context_tokens or 8192
-        self._health = Health("loading", self._model or "(served model)", self._base)
+        self._health = Health("loading", self._model or "(served model)", self._shown)
+        self._accepts_top_k = True
 
     @property
     def context_window(self) -> int:
@@ -59,7 +65,7 @@ class OpenAIEngine:
         return self._health
 
     def _fail(self, error: EngineError) -> EngineError:
-        self._health = Health("error", self._health.model, self._base, str(error))
+        self._health = Health("error", self._health.model, self._shown, str(error))
         return error
 
     async def load(self) -> None:
@@ -70,21 +76,21 @@ class OpenAIEngine:
             response = await self._client.get(f"{self._base}/models")
         except httpx.HTTPError as error:
             raise self._fail(
-                BackendUnavailableError(f"Cannot reach the backend at {self._base}: {error}")
+                BackendUnavailableError(f"Cannot reach the backend at {self._shown}: {error}")
             ) from error
         if response.status_code >= 400:
             raise self._fail(
                 BackendUnavailableError(
-                    f"The backend at {self._base} answered {response.status_code} to "
+                    f"The backend at {self._shown} answered {response.status_code} to "
                     f"GET /models: {_error_text(response.text)}"
                 )
             )
         served = [m.get("id") for m in response.json().get("data", []) if isinstance(m, dict)]
         if self._model is None:
             if not served:
-                raise self._fail(ModelNotFoundError(f"{self._base} serves no model"))
+                raise self._fail(ModelNotFoundError(f"{self._shown} serves no model"))
             self._model = str(served[0])
-        self._health = Health("ready", self._model, self._base)
+        self._health = Health("ready", self._model, self._shown)
 
     def count_tokens(self, messages: list[Message]) -> int:
         return int(sum(len(m["content"]) + 8 for m in messages) / _CHARS_PER_TOKEN) + 1
@@ -93,53 +99,27 @@ class OpenAIEngine:
         """The request body: the serving engine applies the model's own template."""
         return json.dumps({"model": self._model, "messages": messages}, indent=2)
 
-    def sampling_defaults(self) -> Sampling:
-        return STARCHAT_SAMPLING
-
-    def fit(self, messages: list[Message], max_new_tokens: int) -> tuple[list[Message], int]:
-        budget = self._context_window - max_new_tokens
-        try:
-            return fit_messages(messages, self.count_tokens, budget)
-        except _BudgetError as error:
-            raise PromptTooLongError(f"{error} (estimated)", error.excess) from error
-
-    def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk | Usage]:
-        return self._generate(request)
-
-    async def _generate(self, request: GenerationRequest) -> AsyncIterator[Chunk | Usage]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk | Usage, None]:
         await self.load()
         started = time.perf_counter()
-        sampling = merged(request.sampling, STARCHAT_SAMPLING)
-        max_new = sampling.max_new_tokens or 256
-        messages, dropped = self.fit(request.messages, max_new)
-        body: dict[str, Any] = {
-            "model": self._model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "max_tokens": max_new,
-            "temperature": sampling.temperature or 0.0,
-        }
-        if sampling.temperature:
-            body["top_p"] = sampling.top_p
-        if request.seed is not None:
-            body["seed"] = request.seed
+        messages = request.messages
+        estimate = self.count_tokens(messages)
+        room = self._context_window - estimate
+        if room < 1:
+            raise PromptTooLongError(
+                f"the prompt is about {estimate} tokens (estimated); the "
+                f"{self._context_window}-token context window leaves no room for an answer",
+                1 - room,
+            )
+        body = _request_body(self._model, messages, request, min(room, _max_new(request)))
         first: float | None = None
         last = started
         chunks = 0
         usage: dict[str, Any] = {}
-        finish = "length"
+        finish: FinishReason = "length"
         try:
-            async with self._client.stream(
-                "POST", f"{self._base}/chat/completions", json=body
-            ) as response:
-                if response.status_code >= 400:
-                    text = (await response.aread()).decode("utf-8", "replace")
-                    error_type = BadRequestError if response.status_code < 500 else EngineError
-                    raise error_type(
-                        f"The backend at {self._base} answered {response.status_code}: "
-                        f"{_error_text(text)}"
-                    )
+            response = await self._open(body)
+            try:
                 async for event in _sse_events(response):
                     usage = event.get("usage") or usage
                     for choice in event.get("choices") or []:
@@ -151,21 +131,75 @@ class OpenAIEngine:
                             last = time.perf_counter()
                             first = first or last
                             yield Chunk(text)
+            finally:
+                await response.aclose()
         except httpx.HTTPError as error:
-            raise BackendUnavailableError(f"Lost the backend at {self._base}: {error}") from error
+            raise BackendUnavailableError(f"Lost the backend at {self._shown}: {error}") from error
         generated = int(usage.get("completion_tokens") or chunks)
         span = last - first if first is not None else 0.0
         yield Usage(
-            prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens(messages)),
+            prompt_tokens=int(usage.get("prompt_tokens") or estimate),
             generated_tokens=generated,
             time_to_first_token_s=first - started if first is not None else None,
             tokens_per_s=(generated - 1) / span if generated > 1 and span > 0 else None,
-            finish_reason=finish,  # type: ignore[arg-type]
-            dropped_messages=dropped,
+            finish_reason=finish,
+        )
+
+    async def _open(self, body: dict[str, Any]) -> httpx.Response:
+        """The streaming response; an endpoint that rejects `top_k` (OpenAI's own API) is
+        asked again without it, and from then on never sent it."""
+        if not self._accepts_top_k:
+            body.pop("top_k", None)
+        request = self._client.build_request("POST", f"{self._base}/chat/completions", json=body)
+        response = await self._client.send(request, stream=True)
+        if response.status_code < 400:
+            return response
+        text = (await response.aread()).decode("utf-8", "replace")
+        await response.aclose()
+        if response.status_code == 400 and "top_k" in body and "top_k" in text:
+            self._accepts_top_k = False
+            logger.warning("%s does not accept top_k; sampling without it", self._shown)
+            return await self._open(body)
+        error_type = BadRequestError if response.status_code < 500 else EngineError
+        raise error_type(
+            f"The backend at {self._shown} answered {response.status_code}: {_error_text(text)}"
         )
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _without_credentials(url: str) -> str:
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None)) if parsed.userinfo else url
+
+
+def _max_new(request: GenerationRequest) -> int:
+    return merged(request.sampling, STARCHAT_SAMPLING).max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+
+
+def _request_body(
+    model: str | None, messages: list[Message], request: GenerationRequest, max_tokens: int
+) -> dict[str, Any]:
+    """The chat-completions body. `top_k` is not in OpenAI's API, but vLLM, TGI and
+    llama.cpp's server accept it as an extra field; OpenAI itself rejects unknown fields,
+    so it is sent only when a request asks for it (the server's settings always do)."""
+    sampling = merged(request.sampling, STARCHAT_SAMPLING)
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": max_tokens,
+        "temperature": sampling.temperature or 0.0,
+    }
+    if sampling.temperature:
+        body["top_p"] = sampling.top_p
+        if request.sampling.top_k:
+            body["top_k"] = request.sampling.top_k
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
 
 
 async def _sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:

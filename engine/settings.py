@@ -1,9 +1,7 @@
-"""What an engine is asked to load, and the sampling each model family gets by default."""
+"""What an engine is asked to load."""
 
 from dataclasses import dataclass
 from typing import Literal
-
-from starchat.engine.base import Sampling
 
 Backend = Literal["transformers", "openai"]
 
@@ -24,26 +22,3 @@ class EngineSettings:
     device: str = "auto"
     dtype: str = "auto"
     context_tokens: int | None = None
-
-
-STARCHAT_SAMPLING = Sampling(
-    max_new_tokens=256, temperature=0.2, top_p=0.95, top_k=50, repetition_penalty=None
-)
-"""StarChat-alpha's model-card settings."""
-
-DEFAULT_MODEL_SAMPLING = Sampling(
-    max_new_tokens=256, temperature=0.2, top_p=0.9, top_k=50, repetition_penalty=1.1
-)
-"""SmolLM2-135M-Instruct: greedy decoding loops; chosen by bench/default_sampling.py."""
-
-
-def merged(request: Sampling, defaults: Sampling) -> Sampling:
-    """The request's settings, with the model's defaults where the request says None."""
-    return Sampling(
-        **{
-            name: getattr(request, name)
-            if getattr(request, name) is not None
-            else getattr(defaults, name)
-            for name in Sampling.__dataclass_fields__
-        }
-    )

@@ -6,16 +6,18 @@ reading, which ends the decode loop at the next token.
 """
 
 import asyncio
+import logging
 import threading
 import time
-import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from starchat.engine.base import (
     Chunk,
     EngineError,
+    FinishReason,
     GenerationRequest,
     Health,
     ModelLoadError,
@@ -24,18 +26,26 @@ from starchat.engine.base import (
     Sampling,
     Usage,
 )
+from starchat.engine.deadline import within_deadline
 from starchat.engine.default_model import DEFAULT_MODEL_NAME, ensure_default_model
 from starchat.engine.detokenize import IncrementalDetokenizer
-from starchat.engine.settings import (
+from starchat.engine.hub import ModelSource, resolve_model
+from starchat.engine.sampling import (
+    DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_MODEL_SAMPLING,
     STARCHAT_SAMPLING,
-    EngineSettings,
     merged,
 )
-from starchat.prompts import END_TOKEN, STARCHAT_TEMPLATE, Message, fit_messages
-from starchat.prompts import PromptTooLongError as _BudgetError
+from starchat.engine.settings import EngineSettings
+from starchat.prompts import END_TOKEN, STARCHAT_TEMPLATE, Message
+
+logger = logging.getLogger(__name__)
 
 _DONE = object()
+
+_TEMPLATE_DEADLINE_S = 2.0
+"""A chat template renders in milliseconds; one from a model directory that loops is
+stopped here rather than stall every request queued behind it."""
 
 
 class _Failed:
@@ -58,10 +68,6 @@ async def _joined(worker: threading.Thread) -> None:
         worker.join(_JOIN_TIMEOUT_S)
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
-
-
 class TransformersEngine:
     """A causal LM from a Hub id or a local directory, served with its chat template."""
 
@@ -79,7 +85,6 @@ class TransformersEngine:
         self._stop_ids: list[int] = []
         self._defaults = STARCHAT_SAMPLING
         self._context_window = settings.context_tokens or 8192
-        self.warnings: list[str] = []
 
     @property
     def context_window(self) -> int:
@@ -101,17 +106,6 @@ class TransformersEngine:
                 wrapped = ModelLoadError(f"Could not load model '{self._label}': {error}")
                 self._health = Health("error", self._label, self._settings.device, str(wrapped))
                 raise wrapped from error
-
-    def _resolve(self) -> str:
-        name = self._settings.model
-        if name is None:
-            return str(ensure_default_model(self._progress))
-        local = Path(name).expanduser()
-        if local.is_dir():
-            return str(local.resolve())
-        if _looks_like_path(name) or local.exists():
-            raise ModelNotFoundError(f"No model directory at {local.resolve()}")
-        return name
 
     def _placement(self) -> tuple[Any, str | None, str]:
         """(dtype, device_map, description) for the configured device and dtype."""
@@ -139,21 +133,29 @@ class TransformersEngine:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         started = time.perf_counter()
-        source = self._resolve()
+        source = (
+            resolve_model(self._settings.model)
+            if self._settings.model is not None
+            else ModelSource(str(ensure_default_model(self._progress)), local_files_only=True)
+        )
         dtype, device_map, described = self._placement()
         self._health = Health("loading", self._label, described)
         self._progress(f"Loading {self._label} on {described}…")
+        offline = source.local_files_only
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, device_map=device_map)
+            tokenizer = AutoTokenizer.from_pretrained(source.name, local_files_only=offline)
+            model = AutoModelForCausalLM.from_pretrained(
+                source.name, dtype=dtype, device_map=device_map, local_files_only=offline
+            )
         except OSError as error:
-            if source == self._settings.model and not Path(source).exists():
+            if not Path(source.name).exists():
                 raise ModelNotFoundError(
-                    f"Model '{source}' is not a local directory and could not be fetched from "
-                    "the Hugging Face Hub (offline, or no such repository). Pass a local path, "
-                    f"or leave the model unset to use the offline default, {DEFAULT_MODEL_NAME}."
+                    f"Model '{source.name}' is not a local directory and could not be fetched "
+                    "from the Hugging Face Hub (no such repository, or not cached). Pass a "
+                    "local path, or leave the model unset to use the offline default, "
+                    f"{DEFAULT_MODEL_NAME}."
                 ) from error
-            raise ModelLoadError(f"Could not load model from {source}: {error}") from error
+            raise ModelLoadError(f"Could not load model from {source.name}: {error}") from error
         model.eval()
         self._configure(tokenizer, model)
         self._model, self._tokenizer = model, tokenizer
@@ -183,8 +185,8 @@ class TransformersEngine:
                 f"{self._label} has no chat template and no StarChat tokens: using the StarChat "
                 "format, which a model never tuned on it may not follow"
             )
-            self.warnings.append(message)
-            warnings.warn(message, stacklevel=1)
+            logger.warning(message)
+            self._progress(message)
         self._stop_ids = sorted(stop_ids)
         config = model.config
         own = getattr(config, "max_position_embeddings", None) or getattr(
@@ -199,14 +201,14 @@ class TransformersEngine:
 
     def render_prompt(self, messages: list[Message]) -> str:
         self._require_loaded()
-        return str(
-            self._tokenizer.apply_chat_template(
-                messages,
-                chat_template=self._template,
-                add_generation_prompt=True,
-                tokenize=False,
-            )
+        rendered = within_deadline(
+            _TEMPLATE_DEADLINE_S,
+            lambda: self._tokenizer.apply_chat_template(
+                messages, chat_template=self._template, add_generation_prompt=True, tokenize=False
+            ),
+            f"{self._label}'s chat template",
         )
+        return str(rendered)
 
     def _encode(self, messages: list[Message]) -> list[int]:
         # The template already writes every special token the model needs.
@@ -216,31 +218,22 @@ class TransformersEngine:
     def count_tokens(self, messages: list[Message]) -> int:
         return len(self._encode(messages))
 
-    def sampling_defaults(self) -> Sampling:
-        return self._defaults
-
-    def fit(self, messages: list[Message], max_new_tokens: int) -> tuple[list[Message], int]:
-        """Drop the oldest turns until prompt plus answer fit the context window."""
-        budget = self._context_window - max_new_tokens
-        try:
-            return fit_messages(messages, self.count_tokens, budget)
-        except _BudgetError as error:
-            raise PromptTooLongError(
-                f"{error} ({self._context_window}-token window, {max_new_tokens} reserved "
-                "for the answer)",
-                error.excess,
-            ) from error
-
-    def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk | Usage]:
-        return self._generate(request)
-
-    async def _generate(self, request: GenerationRequest) -> AsyncIterator[Chunk | Usage]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk | Usage, None]:
         await self.load()
         started = time.perf_counter()
+        prompt_ids = await asyncio.to_thread(self._encode, request.messages)
+        room = self._context_window - len(prompt_ids)
+        if room < 1:
+            raise PromptTooLongError(
+                f"the prompt is {1 - room} tokens longer than the model's "
+                f"{self._context_window}-token window leaves room for (it must leave one "
+                "token for the answer)",
+                1 - room,
+            )
         sampling = merged(request.sampling, self._defaults)
-        max_new = sampling.max_new_tokens or 256
-        messages, dropped = self.fit(request.messages, max_new)
-        prompt_ids = self._encode(messages)
+        sampling = replace(
+            sampling, max_new_tokens=min(sampling.max_new_tokens or DEFAULT_MAX_NEW_TOKENS, room)
+        )
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
@@ -255,7 +248,7 @@ class TransformersEngine:
         generated = 0
         first: float | None = None
         last = started
-        finish: str = "length"
+        finish: FinishReason = "length"
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, _Failed):
@@ -275,7 +268,7 @@ class TransformersEngine:
             ttft = first - started if first is not None else None
             decode_time = last - first if first is not None else 0.0
             rate = (generated - 1) / decode_time if generated > 1 and decode_time > 0 else None
-            yield Usage(len(prompt_ids), generated, ttft, rate, finish, dropped)  # type: ignore[arg-type]
+            yield Usage(len(prompt_ids), generated, ttft, rate, finish)
         finally:
             stop.set()
             await _joined(worker)

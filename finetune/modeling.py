@@ -9,6 +9,7 @@ StarChat-alpha's published sampling settings as the model's defaults.
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from starchat.engine.sampling import STARCHAT_SAMPLING
 from starchat.finetune.config import ModelArguments
 from starchat.finetune.errors import FinetuneError
 from starchat.prompts import END_TOKEN, STARCHAT_SPECIAL_TOKENS, STARCHAT_TEMPLATE
@@ -17,14 +18,17 @@ if TYPE_CHECKING:
     from peft import LoraConfig
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-# StarChat-alpha's model card: do_sample, temperature 0.2, top_k 50, top_p 0.95, 256 tokens.
-STARCHAT_SAMPLING = {
-    "do_sample": True,
-    "temperature": 0.2,
-    "top_k": 50,
-    "top_p": 0.95,
-    "max_new_tokens": 256,
-}
+
+def _sampling_defaults() -> dict[str, object]:
+    """StarChat-alpha's model-card settings (engine/sampling.py), as generation-config fields."""
+    defaults = STARCHAT_SAMPLING
+    return {
+        "do_sample": True,
+        "temperature": defaults.temperature,
+        "top_k": defaults.top_k,
+        "top_p": defaults.top_p,
+        "max_new_tokens": defaults.max_new_tokens,
+    }
 
 
 def load_model_config(name: str) -> "PretrainedConfig":
@@ -89,7 +93,7 @@ def set_generation_config(model: "PreTrainedModel", tokenizer: "PreTrainedTokeni
         eos_token_id=stops,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
-        **STARCHAT_SAMPLING,
+        **_sampling_defaults(),
     )
 
 

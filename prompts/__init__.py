@@ -5,14 +5,13 @@ training reads its loss mask from the same file. See `prompts/README.md` for eve
 """
 
 from starchat.prompts.actions import ACTIONS, Action, ActionSlots, Diagnostic, render_action
-from starchat.prompts.budget import PromptTooLongError, fit_messages
+from starchat.prompts.budget import Fitted, PromptTooLongError, fit_messages
 from starchat.prompts.dialogue import (
     END_TOKEN,
     FEWSHOT_STOP,
     STARCHAT_SPECIAL_TOKENS,
     STARCHAT_TEMPLATE,
     Message,
-    assistant_spans,
     render_fewshot,
     render_starchat,
     system_prompt,
@@ -28,9 +27,9 @@ __all__ = [
     "Action",
     "ActionSlots",
     "Diagnostic",
+    "Fitted",
     "Message",
     "PromptTooLongError",
-    "assistant_spans",
     "extract_code",
     "fit_messages",
     "reindent",

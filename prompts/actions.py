@@ -7,6 +7,9 @@ from starchat.prompts.files import environment
 
 ActionName = Literal["explain", "fix", "writeTests", "addDocstring", "improve"]
 Result = Literal["answer", "replace", "testFile"]
+Kind = Literal["", "quickfix", "refactor.rewrite"]
+"""The LSP code-action kind: where editors list the action ("" = no kind: it changes
+nothing in place)."""
 
 
 @dataclass(frozen=True)
@@ -14,23 +17,42 @@ class Action:
     """What a code action is called, which template it renders and what it does with the answer.
 
     `result` is "answer" (show the text), "replace" (the extracted code replaces the target
-    range) or "testFile" (the extracted code goes to a test file beside the source).
+    range) or "testFile" (the extracted code goes to a test file beside the source). An
+    action that `needs_diagnostics` is offered only where the editor reports some, carries
+    them and is the preferred fix.
     """
 
     name: ActionName
     title: str
     template: str
     result: Result
+    kind: Kind
+    needs_diagnostics: bool = False
 
 
 ACTIONS: dict[str, Action] = {
     a.name: a
     for a in (
-        Action("explain", "StarChat: Explain", "actions/explain.jinja", "answer"),
-        Action("fix", "StarChat: Fix", "actions/fix.jinja", "replace"),
-        Action("writeTests", "StarChat: Write tests", "actions/tests.jinja", "testFile"),
-        Action("addDocstring", "StarChat: Add docstring", "actions/docstring.jinja", "replace"),
-        Action("improve", "StarChat: Improve", "actions/improve.jinja", "replace"),
+        Action("explain", "StarChat: Explain", "actions/explain.jinja", "answer", ""),
+        Action(
+            "fix",
+            "StarChat: Fix",
+            "actions/fix.jinja",
+            "replace",
+            "quickfix",
+            needs_diagnostics=True,
+        ),
+        Action("writeTests", "StarChat: Write tests", "actions/tests.jinja", "testFile", ""),
+        Action(
+            "addDocstring",
+            "StarChat: Add docstring",
+            "actions/docstring.jinja",
+            "replace",
+            "refactor.rewrite",
+        ),
+        Action(
+            "improve", "StarChat: Improve", "actions/improve.jinja", "replace", "refactor.rewrite"
+        ),
     )
 }
 

@@ -1,9 +1,14 @@
-"""The StarChat dialogue format: rendering, loss-mask spans, system and few-shot prompts."""
+"""The StarChat dialogue format: rendering, system and few-shot prompts.
 
-from typing import Any, Literal, TypedDict
+Rendering needs only Jinja: the training side (loss-mask spans) reads the same template
+through transformers, in finetune/labels.py.
+"""
 
-from starchat.prompts.files import environment, read_text
-from transformers.utils.chat_template_utils import render_jinja_template
+from functools import cache
+from typing import Literal, TypedDict
+
+import jinja2
+from starchat.prompts.files import chat_environment, environment, read_text
 
 Role = Literal["system", "user", "assistant"]
 
@@ -30,24 +35,16 @@ def system_prompt(name_or_text: str) -> str:
     return read_text(path).strip() if path else name_or_text
 
 
-def _render(messages: list[Message], **options: Any) -> tuple[list[str], list[Any]]:
-    # transformers annotates this as returning str; it returns (texts, generation spans).
-    result: Any = render_jinja_template(
-        conversations=[[dict(m) for m in messages]], chat_template=STARCHAT_TEMPLATE, **options
-    )
-    return result[0], result[1]
+@cache
+def _starchat() -> jinja2.Template:
+    return chat_environment().from_string(STARCHAT_TEMPLATE)
 
 
 def render_starchat(messages: list[Message], *, add_generation_prompt: bool = True) -> str:
     """The dialogue as StarChat text; with `add_generation_prompt` it ends in `<|assistant|>`."""
-    texts, _ = _render(messages, add_generation_prompt=add_generation_prompt)
-    return texts[0]
-
-
-def assistant_spans(messages: list[Message]) -> tuple[str, list[tuple[int, int]]]:
-    """The training text and the character spans that carry loss (the `generation` blocks)."""
-    texts, spans = _render(messages, return_assistant_tokens_mask=True)
-    return texts[0], [(int(a), int(b)) for a, b in spans[0]]
+    return _starchat().render(
+        messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt
+    )
 
 
 def render_fewshot(messages: list[Message]) -> str:

@@ -3,88 +3,74 @@ and (with the [train] extra) fine-tune and evaluate."""
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lsprotocol import types
 from starchat.engine import (
-    Chunk,
+    Engine,
     EngineError,
-    EngineSettings,
-    GenerationRequest,
     Sampling,
-    Usage,
     create_engine,
 )
-from starchat.prompts import ACTIONS, ActionSlots, Message, render_action, render_starchat
+from starchat.engine.sampling import DEFAULT_MAX_NEW_TOKENS
+from starchat.prompts import ACTIONS, Message, render_action, render_starchat
 from starchat.prompts import system_prompt as named_system_prompt
+from starchat.server.actions import action_slots
+from starchat.server.context import editor_context
+from starchat.server.conversations import Conversation
+from starchat.server.documents import Document
+from starchat.server.flags import add_engine_flags, engine_options
+from starchat.server.turns import Budget, answer_turn, plan_turn
 
 
-def _engine_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        help="Hub id or local directory (default: the offline SmolLM2-135M-Instruct); with "
-        "--backend openai, the served model's name",
-    )
-    parser.add_argument("--backend", choices=["transformers", "openai"], default="transformers")
-    parser.add_argument("--backend-url", help="OpenAI-compatible base URL (vLLM, TGI, llama.cpp)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"]
-    )
-    parser.add_argument(
-        "--system",
-        default="",
-        help="system prompt: text, or a name from prompts/system/ (technical-assistant)",
-    )
-
-
-def _settings(args: argparse.Namespace) -> EngineSettings:
-    return EngineSettings(
-        model=args.model,
-        backend=args.backend,
-        backend_url=args.backend_url,
-        device=args.device,
-        dtype=args.dtype,
-    )
-
-
-def _opening(args: argparse.Namespace) -> list[Message]:
-    text = named_system_prompt(args.system)
-    return [{"role": "system", "content": text}] if text else []
+def _engine(args: argparse.Namespace) -> Engine:
+    try:
+        options = engine_options(args)
+    except ValueError as error:
+        raise _UsageError(str(error)) from error
+    return create_engine(options.engine_settings(), _progress)
 
 
 def _progress(message: str) -> None:
     print(f"[starchat] {message}", file=sys.stderr, flush=True)
 
 
-async def _answer(engine: object, messages: list[Message], sampling: Sampling) -> str:
-    """Stream one answer to stdout; return its text."""
-    parts: list[str] = []
-    async for item in engine.generate(GenerationRequest(messages, sampling)):  # type: ignore[attr-defined]
-        if isinstance(item, Chunk):
-            parts.append(item.text)
-            sys.stdout.write(item.text)
-            sys.stdout.flush()
-        elif isinstance(item, Usage):
-            sys.stdout.write("\n")
-            if item.dropped_messages:
-                _progress(f"dropped the {item.dropped_messages} oldest messages to fit the window")
-            rate = f", {item.tokens_per_s:.1f} tok/s" if item.tokens_per_s else ""
-            _progress(f"{item.generated_tokens} tokens{rate} ({item.finish_reason})")
-    return "".join(parts)
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+async def _answer(
+    engine: Engine, conversation: Conversation, question: str, args: argparse.Namespace
+) -> None:
+    """Stream one answer to stdout, fitted to the window like the server's (turns.py)."""
+    budget = Budget.of(engine, args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS)
+    system = named_system_prompt(args.system)
+    turn = await asyncio.to_thread(
+        plan_turn, engine, conversation, system, lambda _count, _budget: question, budget
+    )
+    if turn.dropped:
+        _progress(f"dropped the {turn.dropped} oldest messages to fit the window")
+    sampling = Sampling(temperature=args.temperature)
+    answer = await answer_turn(engine, conversation, turn, sampling, _write)
+    _write("\n")
+    usage = answer.usage
+    rate = f", {usage.tokens_per_s:.1f} tok/s" if usage.tokens_per_s else ""
+    _progress(f"{usage.generated_tokens} tokens{rate} ({usage.finish_reason})")
 
 
 async def _chat(args: argparse.Namespace) -> int:
-    sampling = Sampling(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
-    engine = create_engine(_settings(args), _progress)
-    messages = _opening(args)
+    engine = _engine(args)
+    conversation = Conversation("terminal")
     try:
         await engine.load()
         if args.message is not None:
             if not args.message.strip():
                 raise _UsageError("the message is empty")
-            await _answer(engine, [*messages, {"role": "user", "content": args.message}], sampling)
+            await _answer(engine, conversation, args.message, args)
             return 0
         _progress("interactive chat: Enter sends, Ctrl-C stops an answer, Ctrl-D quits")
         while True:
@@ -92,14 +78,9 @@ async def _chat(args: argparse.Namespace) -> int:
                 line = await asyncio.to_thread(input, "you> ")
             except EOFError:
                 return 0
-            if not line.strip():
-                continue
-            messages.append({"role": "user", "content": line})
-            try:
-                answer = await _answer(engine, messages, sampling)
-            except asyncio.CancelledError:
-                answer = ""
-            messages.append({"role": "assistant", "content": answer})
+            if line.strip():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await _answer(engine, conversation, line, args)
     finally:
         await engine.close()
 
@@ -108,47 +89,53 @@ class _UsageError(Exception):
     pass
 
 
+def _action_prompt(action: str, file: str, lines: tuple[int, int] | None) -> str:
+    """A code action's user turn for lines of a file, built as the server builds it."""
+    path = Path(file).resolve()
+    document = Document(path.as_uri(), path.read_text(encoding="utf-8"), 0, "")
+    range_ = None
+    if lines is not None:
+        first, last = lines
+        range_ = types.Range(types.Position(first - 1, 0), types.Position(last, 0))
+    _, context = editor_context(document, range_, [Path.cwd().as_uri()], [])
+    slots, _ = action_slots(document.uri, context)
+    return render_action(action, slots)
+
+
 def _prompt(args: argparse.Namespace) -> int:
     message = args.message
     if args.action:
         if not args.file:
             raise _UsageError("--action needs --file")
-        path = Path(args.file)
-        lines = path.read_text(encoding="utf-8").splitlines()
-        first, last = args.lines or (1, len(lines))
-        code = "\n".join(lines[first - 1 : last])
-        language = _LANGUAGES.get(path.suffix, path.suffix.lstrip(".") or "text")
-        slots = ActionSlots(language, str(path), code, module=path.stem)
-        message = render_action(args.action, slots)
+        message = _action_prompt(args.action, args.file, args.lines)
     if not message:
         raise _UsageError("give a MESSAGE, or --action with --file")
-    messages = [*_opening(args), Message(role="user", content=message)]
+    system = named_system_prompt(args.system)
+    messages: list[Message] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": message})
     if args.format == "starchat":
         sys.stdout.write(render_starchat(messages))
     else:
-        engine = create_engine(_settings(args), _progress)
+        engine = _engine(args)
         asyncio.run(engine.load())
         sys.stdout.write(engine.render_prompt(messages))
     sys.stdout.write("\n" if sys.stdout.isatty() else "")
     return 0
 
 
-_LANGUAGES = {
-    ".py": "python",
-    ".js": "javascript",
-    ".ts": "typescript",
-    ".cpp": "cpp",
-    ".c": "c",
-    ".rs": "rust",
-    ".go": "go",
-    ".java": "java",
-    ".html": "html",
-}
-
-
 def _line_range(text: str) -> tuple[int, int]:
     first, _, last = text.partition("-")
     return int(first), int(last or first)
+
+
+def _question_arguments(parser: argparse.ArgumentParser) -> None:
+    add_engine_flags(parser)
+    parser.add_argument(
+        "--system",
+        default="",
+        help="system prompt: text, or a name from prompts/system/ (technical-assistant); "
+        "default none, as StarChat's model card",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -162,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
 
     chat = commands.add_parser("chat", help="ask from the terminal; no MESSAGE: interactive")
     chat.add_argument("message", nargs="?", help="the question")
-    _engine_arguments(chat)
+    _question_arguments(chat)
     chat.add_argument("--max-new-tokens", type=int, help="answer length limit (default 256)")
     chat.add_argument("--temperature", type=float, help="0 for greedy; default per model")
 
@@ -177,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     prompt.add_argument("--action", choices=list(ACTIONS), help="a code action's prompt")
     prompt.add_argument("--file", help="the source file for --action")
     prompt.add_argument("--lines", type=_line_range, help="line range for --action, e.g. 3-10")
-    _engine_arguments(prompt)
+    _question_arguments(prompt)
 
     # Listed for --help; main() hands their command lines over before parsing.
     commands.add_parser("finetune", help="train a model (needs the [train] extra)")

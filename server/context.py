@@ -1,42 +1,29 @@
-"""Editor context for prompts: the code in question, its language, path and diagnostics,
-cut to a token budget.
-
-The code in question is the selection; with only a cursor, the enclosing function or class
-(Python: found with `ast`, falling back to indentation when the file does not parse — a Fix
-target often does not; other languages: by indentation). Nothing in a document is ever
-executed: Python source is only parsed, never compiled or run.
+"""Editor context for prompts: the code in question (targets.py finds it), its language,
+path and diagnostics, cut to a token budget.
 
 `build_user_message` is the pure, token-budgeted prompt builder (like llm-ls `build_prompt`):
 it takes a token-counting function and a budget instead of an engine, so it is tested
 without a model.
 """
 
-import ast
 import os
 import posixpath
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from starchat.prompts import Diagnostic
 from starchat.prompts.actions import ActionSlots, render_template
 from starchat.server.documents import Document, Span
+from starchat.server.targets import Target, target
 
-_AST_LIMIT = 300_000
-"""Characters (some 8,000 lines) above which Python files are read by indentation only:
-parsing a huge file would hold up the event loop for no better answer."""
-
-_MAX_CHARS_PER_TOKEN = 16
+MAX_CHARS_PER_TOKEN = 16
 """Code tokenizers average 3–4 characters per token and rarely reach 16, so text longer than
 budget × 16 characters is cut before it is measured (measuring megabytes would be slow)."""
 
-_PY_HEADER = re.compile(r"^\s*(async\s+def|def|class)\b")
-_CLOSER = re.compile(r"^\s*[\]\)}]|^\s*end\b")
-
 _EXTENSIONS = {
+    ".html": "html",
     ".py": "python",
     ".pyi": "python",
     ".js": "javascript",
@@ -53,15 +40,6 @@ _EXTENSIONS = {
     ".sh": "shellscript",
     ".lua": "lua",
 }
-
-
-@dataclass(frozen=True)
-class Target:
-    """The code a request is about and exactly where it sits in the document."""
-
-    span: Span
-    code: str
-    kind: Literal["selection", "enclosing", "document"]
 
 
 @dataclass(frozen=True)
@@ -84,19 +62,6 @@ class EditorContext:
         )
 
 
-def target(document: Document, range_: types.Range | None) -> Target:
-    """The selection; with an empty range, the enclosing function or class (or the top-level
-    statement at the cursor); with no range, the whole document."""
-    if range_ is None:
-        return Target(Span(0, len(document.text)), document.text, "document")
-    span = document.span(range_)
-    if not span.empty:
-        return Target(span, document.text[span.start : span.end], "selection")
-    first, last = enclosing_lines(document, document.line_of(span.start))
-    block = document.lines_span(first, last)
-    return Target(block, document.text[block.start : block.end], "enclosing")
-
-
 def editor_context(
     document: Document,
     range_: types.Range | None,
@@ -111,77 +76,6 @@ def editor_context(
         found.code.rstrip("\r\n"),  # a line-wise selection's last line break is no code
         diagnostics_in(document, found.span, diagnostics),
     )
-
-
-def enclosing_lines(document: Document, line: int) -> tuple[int, int]:
-    """First and last line (0-based) of the innermost function or class around `line`."""
-    if document.language_id == "python" and len(document.text) <= _AST_LIMIT:
-        found = _python_block(document.text, line)
-        if found is not None:
-            return found
-    lines = [document.line_text(i) for i in range(document.line_count)]
-    return _indented_block(lines, line, python=document.language_id == "python")
-
-
-def _python_block(text: str, line: int) -> tuple[int, int] | None:
-    try:
-        tree = ast.parse(text.replace("\r\n", "\n").replace("\r", "\n"))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    row = line + 1
-    best: tuple[int, int] | None = None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            last = node.end_lineno or node.lineno
-            if first <= row <= last and (best is None or first >= best[0]):
-                best = (first, last)
-    if best is None:
-        best = next(
-            (
-                (s.lineno, s.end_lineno or s.lineno)
-                for s in tree.body
-                if s.lineno <= row <= (s.end_lineno or s.lineno)
-            ),
-            (row, row),
-        )
-    return best[0] - 1, best[1] - 1
-
-
-def _indent(text: str) -> int:
-    return len(text) - len(text.lstrip())
-
-
-def _indented_block(lines: list[str], line: int, *, python: bool) -> tuple[int, int]:
-    """The block around `line` read from indentation alone (unparsable or non-Python code):
-    for Python the innermost `def`/`class` header above it, else the top-level block."""
-    line = min(line, len(lines) - 1)
-    while line > 0 and not lines[line].strip():
-        line -= 1
-    if not lines[line].strip():
-        return line, line
-    header, depth = line, _indent(lines[line])
-    if not (python and _PY_HEADER.match(lines[line])):
-        for above in range(line - 1, -1, -1):
-            text = lines[above]
-            if not text.strip() or _indent(text) >= depth or _CLOSER.match(text):
-                continue
-            header, depth = above, _indent(text)
-            if (python and _PY_HEADER.match(text)) or depth == 0:
-                break
-    while header > 0 and lines[header - 1].lstrip().startswith("@"):
-        header -= 1
-    base = _indent(lines[header])
-    last = line
-    for below in range(line + 1, len(lines)):
-        text = lines[below]
-        if not text.strip():
-            continue
-        if _indent(text) > base or (_indent(text) == base and _CLOSER.match(text)):
-            last = below
-        else:
-            break
-    return header, last
 
 
 def language_of(document: Document) -> str:
@@ -235,7 +129,7 @@ def build_user_message(
         return render_template("context.jinja", slots, message=message)
 
     code = fit_code(
-        context.code, lambda code: count(render(code)) <= budget, budget * _MAX_CHARS_PER_TOKEN
+        context.code, lambda code: count(render(code)) <= budget, budget * MAX_CHARS_PER_TOKEN
     )
     return render(code)
 

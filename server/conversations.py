@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starchat.engine import PromptTooLongError
-from starchat.prompts import Message, fit_messages
+from starchat.prompts import Fitted, Message, fit_messages
 from starchat.prompts import PromptTooLongError as BudgetError
 from starchat.server.lsp.errors import UnknownConversationError
 
@@ -33,21 +33,21 @@ class Conversation:
         user: str,
         count_tokens: Callable[[list[Message]], int],
         budget: int,
-    ) -> tuple[list[Message], int]:
-        """The messages for the next answer and how many old ones were dropped to fit
-        `budget` tokens (the dropped ones leave the history too)."""
+    ) -> Fitted:
+        """The messages for the next answer, fitted to `budget` tokens; the old ones dropped
+        to fit leave the history too."""
         head: list[Message] = [{"role": "system", "content": system}] if system else []
         question: Message = {"role": "user", "content": user}
         try:
-            kept, dropped = fit_messages([*head, *self.history, question], count_tokens, budget)
+            fitted = fit_messages([*head, *self.history, question], count_tokens, budget)
         except BudgetError as error:
             raise PromptTooLongError(
                 f"The message does not fit the model's context window: {error}. Shorten it "
                 "or select less code.",
                 error.excess,
             ) from error
-        del self.history[:dropped]
-        return kept, dropped
+        del self.history[: fitted.dropped]
+        return fitted
 
     def record(self, user: str, answer: str) -> None:
         self.history += [

@@ -34,8 +34,13 @@ class StatusListener(Protocol):
     def on_progress(self, message: str) -> None: ...
 
 
+EngineFactory = Callable[[EngineSettings, Callable[[str], None]], Engine]
+"""(settings, progress) → an engine not yet loaded: `create_engine`, or a test's fake."""
+
+
 class ModelHost:
-    def __init__(self) -> None:
+    def __init__(self, create: EngineFactory = create_engine) -> None:
+        self._create = create
         self._lock = asyncio.Lock()
         self._settings: EngineSettings | None = None
         self._pending: Engine | None = None
@@ -74,7 +79,7 @@ class ModelHost:
         def progress(message: str) -> None:  # called from the loading thread
             loop.call_soon_threadsafe(self._progress, message)
 
-        self._pending = create_engine(settings, progress)
+        self._pending = self._create(settings, progress)
         self._publish()
         task = asyncio.create_task(self._catch_up_queued())
         self._tasks.add(task)

@@ -18,27 +18,19 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from starchat.server.flags import add_engine_flags, engine_options
 from starchat.server.lsp.transport import private_stdout, serve_stdio, serve_tcp
 from starchat.server.model_host import ModelHost
-from starchat.server.options import Options, apply_settings
+from starchat.server.options import Options
 from starchat.server.redaction import RedactingFilter
 from starchat.server.session import StarChatServer
 
 logger = logging.getLogger(__name__)
 
 
-def serve(host: str = "127.0.0.1", port: int | None = None, **settings: object) -> None:
+def serve(defaults: Options, host: str = "127.0.0.1", port: int | None = None) -> None:
     """Run the language server until the client exits (stdio) or forever (TCP); ends the
-    process. `settings` are option names (`model`, `backend`, `backend_url`, `device`, …)
-    given on the command line; None means not given. Editors override them."""
-    given = {key: value for key, value in settings.items() if value is not None}
-    update = apply_settings(Options(), given)
-    if update.errors or update.ignored:
-        raise SystemExit(
-            "starchat serve: "
-            + "; ".join(update.errors + [f"unknown option {k}" for k in update.ignored])
-        )
-    defaults = update.options
+    process. `defaults` hold the command line's settings; editors override them over stdio."""
     loop = asyncio.new_event_loop()
     if port is None:
         code = loop.run_until_complete(_serve_stdio(defaults))
@@ -119,13 +111,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="TCP address to listen on (default 127.0.0.1)"
     )
-    parser.add_argument("--model", help="Hub id or local directory (default: the offline model)")
-    parser.add_argument(
-        "--backend", choices=["transformers", "openai"], help="where generation runs"
-    )
-    parser.add_argument("--backend-url", help="base URL of an OpenAI-compatible server")
-    parser.add_argument("--device", help="auto, cpu, mps, cuda or cuda:N")
-    parser.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"])
+    add_engine_flags(parser)
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
@@ -133,15 +119,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_arguments(args: argparse.Namespace) -> None:
     configure_logging(args.log_level)
-    serve(
-        args.host,
-        args.tcp,
-        model=args.model,
-        backend=args.backend,
-        backend_url=args.backend_url,
-        device=args.device,
-        dtype=args.dtype,
-    )
+    try:
+        defaults = engine_options(args)
+    except ValueError as error:
+        raise SystemExit(f"starchat serve: {error}") from None
+    serve(defaults, args.host, args.tcp)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,18 +1,19 @@
 """One turn of a dialogue: fit the question and its code to the context window, stream the
-answer, remember it.
+answer, remember it. The one owner of the prompt budget: engines generate what they are given.
 
-Shared by chat and the code-action commands. The budget: the answer may use up to
-`maxNewTokens` but never more than half the window; the user turn (message plus editor code)
-and then the history get the rest, the code cut first, the oldest turns dropped next.
-Stopping (a cancelled request, a closed connection) closes the engine's stream, which ends
-decoding at the next token; what was streamed so far is kept in the conversation, because
-the user saw it.
+Shared by chat, the code-action commands and `starchat chat`. The budget: the answer may use
+up to `maxNewTokens` but never more than half the window; the user turn (message plus editor
+code) and then the history get the rest, the code cut first, the oldest turns dropped next.
+Fitting renders the prompt many times, so it runs off the event loop. Stopping (a cancelled
+request, a closed connection) closes the engine's stream, which ends decoding at the next
+token; what was streamed so far is kept in the conversation, because the user saw it.
 """
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from starchat.engine import Chunk, GenerationRequest, Usage
+from starchat.engine import Engine, GenerationRequest, Sampling, Usage, collect
 from starchat.prompts import Message
 from starchat.server.conversations import Conversation
 from starchat.server.model_host import ModelHost
@@ -24,10 +25,85 @@ user turn; the text should keep it within `budget`."""
 
 
 @dataclass(frozen=True)
+class Budget:
+    """How the context window is shared for one turn."""
+
+    window: int
+    """Tokens for prompt plus answer: the model's window, or less when the settings say so."""
+    answer: int
+    """The most tokens the answer may use."""
+
+    @classmethod
+    def of(cls, engine: Engine, max_new_tokens: int, context_tokens: int = 0) -> "Budget":
+        window = engine.context_window
+        if context_tokens:
+            window = min(window, context_tokens)
+        return cls(window, max_new_tokens)
+
+    @property
+    def prompt(self) -> int:
+        """Tokens the prompt may use: the window less the answer's reserve (at most half)."""
+        return self.window - min(self.answer, self.window // 2)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What goes to the engine for one turn."""
+
+    user: str
+    messages: list[Message]
+    dropped: int
+    """Old messages left out (and forgotten) to fit the window."""
+    max_new_tokens: int
+
+
+def plan_turn(
+    engine: Engine, conversation: Conversation, system: str, build_user: BuildUser, budget: Budget
+) -> Turn:
+    """The prompt for the next answer in `conversation`, within `budget`."""
+    head: list[Message] = [{"role": "system", "content": system}] if system else []
+
+    def count(text: str) -> int:
+        return engine.count_tokens([*head, {"role": "user", "content": text}])
+
+    user = build_user(count, budget.prompt)
+    fitted = conversation.prompt(system, user, engine.count_tokens, budget.prompt)
+    answer = min(budget.answer, budget.window - fitted.tokens)
+    return Turn(user, fitted.messages, fitted.dropped, answer)
+
+
+@dataclass(frozen=True)
 class Answer:
     text: str
     usage: Usage
     dropped_messages: int
+
+
+async def answer_turn(
+    engine: Engine,
+    conversation: Conversation,
+    turn: Turn,
+    sampling: Sampling,
+    on_text: Callable[[str], None] = lambda _: None,
+) -> Answer:
+    """Stream the answer to `turn` and record it in `conversation`, whole or as far as it got."""
+    request = GenerationRequest(
+        turn.messages, replace(sampling, max_new_tokens=turn.max_new_tokens)
+    )
+    pieces: list[str] = []
+
+    def seen(text: str) -> None:
+        pieces.append(text)
+        on_text(text)
+
+    answer = None
+    try:
+        answer = await collect(engine.generate(request), seen)
+    finally:
+        if pieces or answer is not None:
+            conversation.record(turn.user, "".join(pieces))
+    assert answer.usage is not None, "every generation read to its end ends with its usage"
+    return Answer(answer.text, answer.usage, turn.dropped)
 
 
 async def take_turn(
@@ -38,38 +114,12 @@ async def take_turn(
     on_text: Callable[[str], None] = lambda _: None,
     on_trimmed: Callable[[int], None] = lambda _: None,
 ) -> Answer:
+    """One turn of the server's model, with the session's settings."""
     async with host.session() as engine:
-        window = options.context_window(engine.context_window)
-        reserve = min(options.max_new_tokens, window // 2)
-        budget = window - reserve
-        system = options.system_text()
-        head: list[Message] = [{"role": "system", "content": system}] if system else []
-
-        def count(text: str) -> int:
-            return engine.count_tokens([*head, {"role": "user", "content": text}])
-
-        user = build_user(count, budget)
-        messages, dropped = conversation.prompt(system, user, engine.count_tokens, budget)
-        if dropped:
-            on_trimmed(dropped)
-        room = window - engine.count_tokens(messages)
-        sampling = replace(options.sampling(), max_new_tokens=min(options.max_new_tokens, room))
-        pieces: list[str] = []
-        usage: Usage | None = None
-        stream = engine.generate(GenerationRequest(messages, sampling))
-        try:
-            async for item in stream:
-                if isinstance(item, Chunk):
-                    pieces.append(item.text)
-                    on_text(item.text)
-                else:
-                    usage = item
-        finally:
-            # Closing the stream is what stops decoding when this turn ends early.
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                await close()
-            if pieces or usage is not None:
-                conversation.record(user, "".join(pieces))
-    assert usage is not None, "every generation ends with its usage"
-    return Answer("".join(pieces), replace(usage, dropped_messages=dropped), dropped)
+        budget = Budget.of(engine, options.max_new_tokens, options.context_tokens)
+        turn = await asyncio.to_thread(
+            plan_turn, engine, conversation, options.system_text(), build_user, budget
+        )
+        if turn.dropped:
+            on_trimmed(turn.dropped)
+        return await answer_turn(engine, conversation, turn, options.sampling(), on_text)

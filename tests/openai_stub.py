@@ -31,11 +31,14 @@ class OpenAIStub:
         model: str = "stub",
         chunk_delay: float = 0.0,
         fail_after: int | None = None,
+        rejects: frozenset[str] = frozenset(),
     ) -> None:
         self.decide = decide
         self.model = model
         self.chunk_delay = chunk_delay
         self.fail_after = fail_after
+        self.rejects = rejects
+        """Request fields answered with 400, as OpenAI's own API answers fields it lacks."""
         self.requests: list[dict[str, Any]] = []
         """The body of every chat-completion request, in order."""
         self.disconnects = 0
@@ -99,6 +102,13 @@ class OpenAIStub:
                 length = int(self.headers.get("Content-Length", "0"))
                 request = json.loads(self.rfile.read(length) or b"{}")
                 stub.requests.append(request)
+                unknown = sorted(stub.rejects & request.keys())
+                if unknown:
+                    message = f"Unrecognized request argument supplied: {unknown[0]}"
+                    self._json(
+                        400, {"error": {"message": message, "type": "invalid_request_error"}}
+                    )
+                    return
                 reply = stub._reply(request)
                 if isinstance(reply, int):
                     error = {"message": f"scripted failure {reply}", "type": "server_error"}

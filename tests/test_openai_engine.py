@@ -12,12 +12,14 @@ from starchat.engine import (
     GenerationRequest,
     Sampling,
     Usage,
+    collect,
     create_engine,
 )
+from starchat.prompts import Message
 
 from tests.openai_stub import OpenAIStub
 
-QUESTION = [{"role": "user", "content": "Sort a list?"}]
+QUESTION: list[Message] = [{"role": "user", "content": "Sort a list?"}]
 ANSWER = "Use `sorted(items)`; it returns a new list. 排序 😀"
 
 
@@ -28,7 +30,7 @@ async def test_streams_the_answer_and_reports_usage() -> None:
         items = [
             i
             async for i in engine.generate(GenerationRequest(QUESTION, Sampling(max_new_tokens=64)))
-        ]  # type: ignore[arg-type]
+        ]
         await engine.close()
     chunks = [i.text for i in items if isinstance(i, Chunk)]
     usage = items[-1]
@@ -45,7 +47,7 @@ async def test_an_error_body_becomes_a_clear_error() -> None:
         stub.answer(400)
         engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
         with pytest.raises(BadRequestError, match="answered 400: scripted failure 400"):
-            async for _ in engine.generate(GenerationRequest(QUESTION)):  # type: ignore[arg-type]
+            async for _ in engine.generate(GenerationRequest(QUESTION)):
                 pass
 
 
@@ -63,13 +65,38 @@ async def test_stopping_consumption_closes_the_stream() -> None:
     with OpenAIStub(chunk_delay=0.02) as stub:
         stub.answer("word " * 200)
         engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
-        stream = engine.generate(GenerationRequest(QUESTION))  # type: ignore[arg-type]
+        stream = engine.generate(GenerationRequest(QUESTION))
         async for item in stream:
             assert isinstance(item, Chunk)
             break
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
         for _ in range(100):
             if stub.disconnects:
                 break
             await asyncio.sleep(0.02)
         assert stub.disconnects == 1
+
+
+async def test_top_k_is_sent_when_sampling_asks_for_it() -> None:
+    with OpenAIStub() as stub:
+        engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
+        sampling = Sampling(max_new_tokens=8, temperature=0.2, top_p=0.9, top_k=40)
+        await collect(engine.generate(GenerationRequest(QUESTION, sampling)))
+        await collect(engine.generate(GenerationRequest(QUESTION, Sampling(temperature=0.0))))
+        await engine.close()
+    assert stub.requests[0]["top_k"] == 40 and stub.requests[0]["top_p"] == 0.9
+    assert "top_k" not in stub.requests[1]  # greedy decoding has no top-k
+
+
+async def test_an_endpoint_without_top_k_is_asked_again_without_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with OpenAIStub(rejects=frozenset({"top_k"})) as stub:
+        engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
+        sampling = Sampling(max_new_tokens=8, temperature=0.2, top_k=40)
+        first = await collect(engine.generate(GenerationRequest(QUESTION, sampling)))
+        second = await collect(engine.generate(GenerationRequest(QUESTION, sampling)))
+        await engine.close()
+    assert first.text == second.text == "OK."
+    assert ["top_k" in r for r in stub.requests] == [True, False, False]
+    assert "does not accept top_k" in caplog.text

@@ -130,9 +130,10 @@ def test_fit_drops_oldest_exchanges_never_the_question() -> None:
     def count(ms: list[Message]) -> int:
         return sum(len(m["content"].split()) + 2 for m in ms)
 
-    kept, dropped = fit_messages(messages, count, 40)
+    kept, dropped, tokens = fit_messages(messages, count, 40)
     assert kept[0]["role"] == "system" and kept[-1]["content"] == "last"
     assert dropped == 8 and kept[1]["content"].startswith("q4")
+    assert tokens == count(kept) <= 40
     with pytest.raises(PromptTooLongError) as error:
         fit_messages([{"role": "user", "content": "w " * 100}], count, 40)
     assert error.value.excess == 62

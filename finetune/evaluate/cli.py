@@ -25,12 +25,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    human = commands.add_parser(
-        "humaneval",
-        help="HumanEval pass@k through the chat path, run in a sandbox",
-        description="Ask each HumanEval task as a chat question, extract the code like the "
-        "editor does, run it with the task's tests in a sandbox, and report pass@k.",
+    _humaneval_arguments(
+        commands.add_parser(
+            "humaneval",
+            help="HumanEval pass@k through the chat path, run in a sandbox",
+            description="Ask each HumanEval task as a chat question, extract the code like the "
+            "editor does, run it with the task's tests in a sandbox, and report pass@k.",
+        )
     )
+    _judge_arguments(
+        commands.add_parser(
+            "judge",
+            help="pairwise AI judge: which of two models answers coding prompts better",
+            description="Models A and B answer a prompt set; a judge model scores each pair "
+            "1–8 in both orders. Models: a local folder, a Hub id, 'default', or a served model "
+            "name with --a-url / --b-url / --judge-url (OpenAI-compatible).",
+        )
+    )
+    return parser
+
+
+def _humaneval_arguments(human: argparse.ArgumentParser) -> None:
     human.add_argument(
         "--model",
         default=None,
@@ -74,13 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     _sandbox_options(human)
     human.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
 
-    judge = commands.add_parser(
-        "judge",
-        help="pairwise AI judge: which of two models answers coding prompts better",
-        description="Models A and B answer a prompt set; a judge model scores each pair 1–8 "
-        "in both orders. Models: a local folder, a Hub id, 'default', or a served model "
-        "name with --a-url / --b-url / --judge-url (OpenAI-compatible).",
-    )
+
+def _judge_arguments(judge: argparse.ArgumentParser) -> None:
     judge.add_argument("--a", required=True, help="model A")
     judge.add_argument("--b", required=True, help="model B")
     judge.add_argument("--judge", required=True, help="the judge model")
@@ -115,7 +125,6 @@ def _parser() -> argparse.ArgumentParser:
     judge.add_argument("--judge-max-new-tokens", type=int, default=512)
     judge.add_argument("--seed", type=int, default=0)
     judge.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
-    return parser
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from starchat.engine import (
-    Chunk,
     Engine,
     EngineError,
     EngineSettings,
     GenerationRequest,
     PromptTooLongError,
     Sampling,
+    collect,
     create_engine,
 )
 from starchat.engine.default_model import DEFAULT_MODEL_NAME
@@ -93,21 +93,10 @@ async def ask(
     request = GenerationRequest(
         messages, Sampling(max_new_tokens=max_new_tokens, temperature=temperature), seed=seed
     )
-    text = ""
-    tokens: int | None = None
-    stream = engine.generate(request)
     try:
-        async for item in stream:
-            if isinstance(item, Chunk):
-                text += item.text
-                if enough is not None and enough(text):
-                    break
-            else:
-                tokens = item.generated_tokens
+        answer = await collect(engine.generate(request), enough=enough or (lambda _: False))
     except PromptTooLongError as error:
         return Answer("", None, str(error))
     except EngineError as error:
         raise EvalError(str(error)) from error
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
-    return Answer(text, tokens)
+    return Answer(answer.text, answer.usage.generated_tokens if answer.usage else None)

@@ -3,10 +3,11 @@
 `textDocument/codeAction` must answer fast — editors ask on every cursor move — so it never
 calls the model: it lists StarChat's actions, each carrying a `starchat.<action>` command
 with the document, the range and (for Fix) the diagnostics it targets. The work happens
-when the user picks one (`workspace/executeCommand`, see commands.py). Fix is a `quickfix`
-offered only where the editor reports diagnostics; Add docstring and Improve are
-`refactor.rewrite`; Explain and Write tests have no kind (they change nothing in place). A
-client's `context.only` filter is honoured.
+when the user picks one (`workspace/executeCommand`, see commands.py). Each action declares
+its kind and whether it needs diagnostics (prompts/actions.py): Fix is a `quickfix` offered
+only where the editor reports diagnostics; Add docstring and Improve are `refactor.rewrite`;
+Explain and Write tests have no kind (they change nothing in place). A client's
+`context.only` filter is honoured.
 """
 
 from typing import TYPE_CHECKING
@@ -19,14 +20,6 @@ from starchat.server.lsp.errors import guarded
 if TYPE_CHECKING:
     from starchat.server.session import StarChatServer
 
-KINDS: dict[str, types.CodeActionKind] = {
-    "explain": types.CodeActionKind.Empty,
-    "fix": types.CodeActionKind.QuickFix,
-    "writeTests": types.CodeActionKind.Empty,
-    "addDocstring": types.CodeActionKind.RefactorRewrite,
-    "improve": types.CodeActionKind.RefactorRewrite,
-}
-
 _MAX_REMEMBERED = 500
 _converter = get_converter()
 
@@ -36,23 +29,22 @@ def offered(
 ) -> list[types.CodeAction]:
     """The actions for `range_`, as commands to run later."""
     actions = []
-    for name, action in ACTIONS.items():
-        kind = KINDS[name]
-        if name == "fix" and not context.diagnostics:
+    for action in ACTIONS.values():
+        if action.needs_diagnostics and not context.diagnostics:
             continue
-        if context.only is not None and not any(_within(kind, only) for only in context.only):
+        if context.only is not None and not any(_within(action.kind, o) for o in context.only):
             continue
         argument: dict[str, object] = {"uri": uri, "range": _converter.unstructure(range_)}
-        if name == "fix":
+        if action.needs_diagnostics:
             argument["diagnostics"] = _converter.unstructure(context.diagnostics)
         actions.append(
             types.CodeAction(
                 title=action.title,
-                kind=kind,
-                diagnostics=list(context.diagnostics) if name == "fix" else None,
-                is_preferred=True if name == "fix" else None,
+                kind=action.kind,
+                diagnostics=list(context.diagnostics) if action.needs_diagnostics else None,
+                is_preferred=True if action.needs_diagnostics else None,
                 command=types.Command(
-                    title=action.title, command=f"starchat.{name}", arguments=[argument]
+                    title=action.title, command=f"starchat.{action.name}", arguments=[argument]
                 ),
             )
         )

@@ -18,14 +18,12 @@ is edited and the user is told why. Every command returns `{applied, text, messa
 """
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from starchat.prompts import ACTIONS, Action, ActionSlots, extract_code, render_action
+from starchat.prompts import ACTIONS, Action, extract_code
 from starchat.server import methods
-from starchat.server.context import Target, fit_code
+from starchat.server.actions import action_slots, action_turn, verb
 from starchat.server.conversations import Conversation
 from starchat.server.documents import Document
 from starchat.server.edits import (
@@ -35,11 +33,11 @@ from starchat.server.edits import (
     replacement,
     supports_document_changes,
     unit_test_edit,
-    unit_test_file,
 )
 from starchat.server.lsp.errors import UserInputError, guarded
 from starchat.server.lsp.params import CommandArguments, parse
 from starchat.server.lsp.progress import ProgressBar
+from starchat.server.targets import Target
 from starchat.server.turns import take_turn
 
 if TYPE_CHECKING:
@@ -71,29 +69,14 @@ async def run_action(
     document, target, context = ls.locate(location)
     if not target.code.strip():
         raise UserInputError(
-            f"Nothing to {action.title.removeprefix('StarChat: ').lower()}: select some code or "
-            "put the cursor inside a function"
+            f"Nothing to {verb(action)}: select some code or put the cursor inside a function"
         )
-    test = unit_test_file(document.uri, context.path, context.language)
-    slots = context.slots(module=test.module, test_framework=test.framework)
+    slots, test = action_slots(document.uri, context)
     if action.result == "testFile":
         test = confine_test_file(test, document.uri, ls.workspace_roots())
     version, text = document.version, document.text
     conversation = ls.conversations.start() if action.result == "answer" else Conversation("")
-
-    def build(count: Callable[[str], int], budget: int) -> str:
-        if action.result == "answer":
-            code = fit_code(
-                slots.code, lambda c: count(_render(action, slots, c)) <= budget, budget * 16
-            )
-            return _render(action, slots, code)
-        prompt = render_action(action, slots)
-        if count(prompt) > budget:
-            raise UserInputError(
-                f"The code to {action.title.removeprefix('StarChat: ').lower()} is longer than the "
-                "model can rewrite in one answer; select a smaller part"
-            )
-        return prompt
+    build = action_turn(action, slots)
 
     bar = ProgressBar(ls, params.work_done_token)
     await bar.begin(action.title, "waiting for the model…", cancels=asyncio.current_task())
@@ -124,10 +107,6 @@ async def run_action(
     if action.result == "replace":
         return await _replace(ls, action, document, target, context.language, answer.text)
     return await _write_tests(ls, action, test, context.language, answer.text)
-
-
-def _render(action: Action, slots: ActionSlots, code: str) -> str:
-    return render_action(action, replace(slots, code=code))
 
 
 async def _replace(

@@ -4,7 +4,6 @@ checked down to the exact edit the editor receives."""
 
 import asyncio
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -313,24 +312,6 @@ async def test_an_edit_the_editor_refuses_is_reported(
     finally:
         client.apply_edits = True
     assert result["applied"] is False and "did not apply" in result["message"]
-
-
-async def test_nothing_in_a_document_is_executed(
-    client: StarChatClient, scripted_openai: OpenAIStub, tmp_path: Path
-) -> None:
-    marker = tmp_path / "executed"
-    payload = f"__import__('pathlib').Path({str(marker)!r}).write_text('x')"
-    uri = f"{WORKSPACE}/evil.py"
-    text = f"{payload}\n\n\ndef f():\n    {payload}\n    return eval('1')\n"
-    open_document(client, uri, text)
-    for name, range_ in (("explain", cursor(4, 6)), ("fix", cursor(0, 3)), ("writeTests", None)):
-        actions = await offered(client, uri, range_ or cursor(5, 4), [UNDEFINED])
-        scripted_openai.answer("```python\npass\n```")
-        await run(client, actions[f"starchat.{name}"])
-    await client.protocol.send_request_async(
-        methods.CHAT, {"message": "What is this?", "context": {"uri": uri}}
-    )
-    assert not marker.exists()
 
 
 @pytest_lsp.fixture(config=CONFIG, scope="module")

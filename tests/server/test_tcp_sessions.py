@@ -87,8 +87,11 @@ async def test_a_token_from_the_environment_is_used_and_not_printed() -> None:
 
 async def test_listening_beyond_loopback_warns() -> None:
     exposed = TcpServer("--backend", "openai", "--host", "0.0.0.0")
-    exposed.close()
-    assert any("not a loopback address" in line for line in exposed.stderr)
+    try:
+        warning = exposed.wait_for_line("not a loopback address")
+    finally:
+        exposed.close()
+    assert "0.0.0.0" in warning and "SSH tunnel" in warning
 
 
 async def test_a_client_cannot_repoint_the_shared_model(

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from starchat.server.context import build_user_message, enclosing_lines, fit_code, target
+from starchat.server.context import build_user_message, fit_code
 from starchat.server.documents import Document
 from starchat.server.edits import replacement, unit_test_file
 from starchat.server.lsp.errors import RangeError
 from starchat.server.options import Options, apply_settings
+from starchat.server.targets import enclosing_lines, target
 
 PACKAGE_JSON = Path(__file__).parents[2] / "clients" / "vscode" / "package.json"
 

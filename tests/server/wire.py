@@ -218,7 +218,8 @@ class TcpServer:
                     listening.set()
             listening.set()
 
-        threading.Thread(target=drain, daemon=True).start()
+        self._drain = threading.Thread(target=drain, daemon=True)
+        self._drain.start()
         if not listening.wait(60) or not self.port:
             self.close()
             raise RuntimeError("the server did not start:\n" + "".join(self.stderr))
@@ -234,6 +235,18 @@ class TcpServer:
     def connect(self) -> WireClient:
         return WireClient.connect(self.port)
 
+    def wait_for_line(self, text: str, timeout: float = 30) -> str:
+        """The first stderr line containing `text`, waiting for it to be written."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((line for line in self.stderr if text in line), None)
+            if found is not None:
+                return found
+            if not self._drain.is_alive():
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"no line with {text!r} on stderr:\n" + "".join(self.stderr))
+
     def rss_mb(self) -> float:
         with open(f"/proc/{self.process.pid}/status") as status:
             for line in status:
@@ -244,3 +257,4 @@ class TcpServer:
     def close(self) -> None:
         self.process.kill()
         self.process.wait()
+        self._drain.join(5)

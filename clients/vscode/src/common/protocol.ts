@@ -59,7 +59,6 @@ export interface Usage {
   timeToFirstToken: number | null;
   tokensPerSecond: number | null;
   finishReason: string;
-  droppedMessages: number;
 }
 
 export interface ChatResult {

@@ -33,7 +33,6 @@ class ScriptedBackend implements ChatBackend {
       timeToFirstToken: 0.01,
       tokensPerSecond: 100,
       finishReason: 'stop',
-      droppedMessages: 0,
     };
     this.settle?.resolve({ conversationId, text, usage, droppedMessages: 0 });
   }
