@@ -9,16 +9,16 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from starchat.prompts import Action, ActionSlots, render_action
-from starchat.server.context import MAX_CHARS_PER_TOKEN, EditorContext, fit_code
+from starchat.server.context import MAX_CHARS_PER_TOKEN, fit_code
 from starchat.server.edits import UnitTestFile, unit_test_file
 from starchat.server.lsp.errors import UserInputError
 from starchat.server.turns import BuildUser
 
 
-def action_slots(uri: str, context: EditorContext) -> tuple[ActionSlots, UnitTestFile]:
+def action_slots(uri: str, context: ActionSlots) -> tuple[ActionSlots, UnitTestFile]:
     """The template's slots, and the test file Write tests would write (its module is a slot)."""
     test = unit_test_file(uri, context.path, context.language)
-    return context.slots(module=test.module, test_framework=test.framework), test
+    return replace(context, module=test.module, test_framework=test.framework), test
 
 
 def action_turn(action: Action, slots: ActionSlots) -> BuildUser:

@@ -9,7 +9,7 @@ without a model.
 import os
 import posixpath
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
@@ -42,35 +42,15 @@ _EXTENSIONS = {
 }
 
 
-@dataclass(frozen=True)
-class EditorContext:
-    """Everything the prompt templates show about the editor."""
-
-    language: str
-    path: str
-    code: str
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    def slots(self, *, module: str = "", test_framework: str = "") -> ActionSlots:
-        return ActionSlots(
-            language=self.language,
-            path=self.path,
-            code=self.code,
-            diagnostics=self.diagnostics,
-            module=module,
-            test_framework=test_framework,
-        )
-
-
 def editor_context(
     document: Document,
     range_: types.Range | None,
     roots: Iterable[str],
     diagnostics: Iterable[types.Diagnostic],
-) -> tuple[Target, EditorContext]:
+) -> tuple[Target, ActionSlots]:
     """The target code of a request and the context a prompt shows about it."""
     found = target(document, range_)
-    return found, EditorContext(
+    return found, ActionSlots(
         language_of(document),
         relative_path(document.uri, roots),
         found.code.rstrip("\r\n"),  # a line-wise selection's last line break is no code
@@ -116,7 +96,7 @@ def diagnostics_in(
 
 
 def build_user_message(
-    message: str, context: EditorContext | None, count: Callable[[str], int], budget: int
+    message: str, context: ActionSlots | None, count: Callable[[str], int], budget: int
 ) -> str:
     """The user turn: the message, then the editor context with as much of its code as keeps
     `count(turn)` (the prompt's tokens with this turn) within `budget` — whole lines from the
@@ -125,8 +105,7 @@ def build_user_message(
         return message
 
     def render(code: str) -> str:
-        slots = replace(context, code=code).slots()
-        return render_template("context.jinja", slots, message=message)
+        return render_template("context.jinja", replace(context, code=code), message=message)
 
     code = fit_code(
         context.code, lambda code: count(render(code)) <= budget, budget * MAX_CHARS_PER_TOKEN

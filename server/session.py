@@ -14,7 +14,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
-from starchat.server.context import EditorContext, Target, editor_context
+from starchat.prompts.actions import ActionSlots
+from starchat.server.context import Target, editor_context
 from starchat.server.conversations import ConversationStore
 from starchat.server.documents import Document, DocumentStore
 from starchat.server.features import register_all
@@ -73,7 +74,7 @@ class StarChatServer(LanguageServer):
         workspace = self.workspace
         return [f.uri for f in workspace.folders.values()] + [workspace.root_uri or ""]
 
-    def locate(self, location: EditorLocation) -> tuple[Document, Target, EditorContext]:
+    def locate(self, location: EditorLocation) -> tuple[Document, Target, ActionSlots]:
         """The open document a request points at, its target code, and the prompt's context.
 
         Diagnostics sent with the request win over those the server last saw published.

@@ -144,3 +144,51 @@ def test_incremental_text_equals_the_full_decode(text: str) -> None:
 @functools.cache
 def _tokenizer() -> Any:
     return build_tokenizer()
+
+
+async def test_a_chat_template_that_never_ends_is_stopped(tmp_path: Path) -> None:
+    """A model directory's template is code: a endless loop in it ends in a clear error, not a
+    server that answers nobody."""
+    from starchat.engine.deadline import DeadlineExceededError
+    from transformers import AutoTokenizer
+
+    path = build_tiny_starchat(tmp_path / "looping", chat=False)  # so its own template is used
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = (
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+    )
+    tokenizer.save_pretrained(path)
+    engine = create_engine(EngineSettings(model=str(path)))
+    await engine.load()
+    with pytest.raises(DeadlineExceededError, match="chat template took longer than 2 s"):
+        engine.count_tokens(QUESTION)
+
+
+async def test_a_hub_id_without_a_network_asks_once_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Offline, a Hub id that is not cached fails after one short request, not after the
+    dozens of retries `from_pretrained` makes."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    attempts = 0
+
+    def refuse() -> None:
+        nonlocal attempts
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            attempts += 1
+            connection.close()
+
+    threading.Thread(target=refuse, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    engine = create_engine(EngineSettings(model="bigcode/never-cached-model"))
+    with pytest.raises(ModelNotFoundError, match="the Hub cannot be reached"):
+        await engine.load()
+    listener.close()
+    assert attempts == 1

@@ -13,8 +13,9 @@ window, oldest turns first; `starchat/contextTrimmed` tells the client when that
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from starchat.prompts.actions import ActionSlots
 from starchat.server import methods
-from starchat.server.context import EditorContext, build_user_message
+from starchat.server.context import build_user_message
 from starchat.server.lsp.errors import UserInputError, guarded
 from starchat.server.lsp.params import ChatParams, DeleteConversationParams, EditorLocation, parse
 from starchat.server.turns import take_turn
@@ -70,7 +71,7 @@ def register(server: "StarChatServer") -> None:
         return {"deleted": ls.conversations.delete(request.conversation_id)}
 
 
-def _editor(ls: "StarChatServer", location: EditorLocation | None) -> EditorContext | None:
+def _editor(ls: "StarChatServer", location: EditorLocation | None) -> ActionSlots | None:
     if location is None:
         return None
     _, _, context = ls.locate(location)

@@ -3,7 +3,10 @@ answered by a scripted OpenAI-compatible endpoint (the server's openai engine is
 checked down to the exact edit the editor receives."""
 
 import asyncio
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,6 +315,33 @@ async def test_an_edit_the_editor_refuses_is_reported(
     finally:
         client.apply_edits = True
     assert result["applied"] is False and "did not apply" in result["message"]
+
+
+async def test_starchat_prompt_prints_what_the_server_sends(
+    client: StarChatClient, scripted_openai: OpenAIStub, tmp_path: Path
+) -> None:
+    """`starchat prompt --action` on the file (run from the workspace folder) prints the very
+    user turn the server sent the model, Write tests' module and framework included."""
+    open_document(client, STATS, STATS_TEXT)
+    lines = types.Range(types.Position(7, 0), types.Position(13, 0))  # class Summary: 8-13
+    for action in ("writeTests", "explain", "improve"):
+        actions = await offered(client, STATS, lines, [])
+        scripted_openai.answer("```python\npass\n```")
+        await run(client, actions[f"starchat.{action}"])
+        sent = scripted_openai.last_user_message()
+        (tmp_path / "pkg").mkdir(exist_ok=True)
+        (tmp_path / "pkg" / "stats.py").write_text(STATS_TEXT)
+        command = ["prompt", "--action", action, "--file", "pkg/stats.py", "--lines", "8-13"]
+        printed = subprocess.run(
+            [sys.executable, "-m", "starchat.server.cli", *command, "--format", "starchat"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert printed.returncode == 0, printed.stderr
+        user = printed.stdout.split("<|user|>\n", 1)[1].split("<|end|>", 1)[0]
+        assert user == sent
 
 
 @pytest_lsp.fixture(config=CONFIG, scope="module")

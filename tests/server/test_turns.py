@@ -2,7 +2,8 @@
 
 import pytest
 from starchat.engine import EngineSettings, PromptTooLongError, Sampling
-from starchat.server.context import EditorContext, build_user_message
+from starchat.prompts.actions import ActionSlots
+from starchat.server.context import build_user_message
 from starchat.server.conversations import Conversation
 from starchat.server.turns import Budget, answer_turn, plan_turn
 
@@ -57,7 +58,7 @@ def test_the_answer_gets_what_the_prompt_leaves_up_to_its_limit() -> None:
 def test_code_is_cut_to_the_budget_before_any_history_is_kept() -> None:
     engine, conversation = _engine(300), _history(3)
     code = "\n".join(f"x{i} = {i}  # line {i}" for i in range(200))
-    editor = EditorContext("python", "big.py", code)
+    editor = ActionSlots("python", "big.py", code)
 
     def build(count, budget):  # type: ignore[no-untyped-def]
         return build_user_message("Explain this", editor, count, budget)

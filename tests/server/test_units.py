@@ -149,10 +149,9 @@ def test_code_is_cut_to_the_token_budget_by_whole_lines() -> None:
 
 
 def test_the_user_turn_holds_message_path_language_and_diagnostics() -> None:
-    from starchat.prompts import Diagnostic
-    from starchat.server.context import EditorContext
+    from starchat.prompts import ActionSlots, Diagnostic
 
-    context = EditorContext(
+    context = ActionSlots(
         "python", "pkg/a.py", "x = y", [Diagnostic(1, "undefined name 'y'", "pyflakes")]
     )
     turn = build_user_message("Why?", context, count=len, budget=10_000)
