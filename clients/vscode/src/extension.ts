@@ -26,7 +26,11 @@ export function activate(context: vscode.ExtensionContext): void {
   const backend = lspChatBackend(client);
   const panel = new ChatPanel(context.extensionUri, logger, () => session);
   const session = new ChatSession(backend, (message) => panel.post(message));
-  server = new ServerManager(logger, actionMiddleware({ client, session: () => session, panel: () => panel, logger }));
+  server = new ServerManager(
+    logger,
+    actionMiddleware({ client, session: () => session, panel: () => panel, logger }),
+    context.globalStorageUri.fsPath,
+  );
   const manager = server;
 
   context.subscriptions.push(
@@ -59,12 +63,14 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (affectsLaunch(event)) {
-        void manager.restart();
-      } else if (affectsServerOptions(event)) {
+        void manager.restartIfLaunchChanged();
+      }
+      if (affectsServerOptions(event)) {
         void manager.sendOptions();
       }
     }),
-    vscode.workspace.onDidGrantWorkspaceTrust(() => void manager.restart()),
+    // The restricted settings' workspace values now count: start again with them.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void manager.restartIfLaunchChanged()),
   );
   const participant = registerParticipant(context.extensionUri, client, backend);
   if (participant) {

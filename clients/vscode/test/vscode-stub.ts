@@ -1,7 +1,8 @@
 /**
  * A small stand-in for the `vscode` module so unit tests run under plain Node. Configuration
- * reads the defaults declared in package.json (overridable per test with `setUserSettings`),
- * so tests see exactly what a user with no settings sees.
+ * reads the defaults declared in package.json (overridable per test with `setUserSettings` and
+ * `setWorkspaceSettings`, the repository's `.vscode/settings.json`), so tests see exactly what
+ * a user with no settings sees.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +13,7 @@ interface PropertySchema {
 }
 
 export const packageJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+  capabilities: { untrustedWorkspaces: { supported: string | boolean; restrictedConfigurations?: string[] } };
   contributes: {
     configuration: { properties: Record<string, PropertySchema & Record<string, unknown>> };
     commands: { command: string }[];
@@ -19,22 +21,42 @@ export const packageJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..',
 };
 
 let userSettings: Record<string, unknown> = {};
+let workspaceSettings: Record<string, unknown> = {};
 
 /** Settings as a user would write them in settings.json (full keys, e.g. "starchat.model"). */
 export function setUserSettings(settings: Record<string, unknown>): void {
   userSettings = { ...settings };
 }
 
+/** Settings as a repository's `.vscode/settings.json` would hold them; they win over the user's. */
+export function setWorkspaceSettings(settings: Record<string, unknown>): void {
+  workspaceSettings = { ...settings };
+}
+
 function getConfiguration(section?: string) {
   const prefix = section ? `${section}.` : '';
+  const declaredDefault = (full: string): unknown => {
+    const declared = packageJson.contributes.configuration.properties[full];
+    return declared && 'default' in declared ? declared.default : undefined;
+  };
   return {
     get<T>(key: string, fallback?: T): T | undefined {
       const full = prefix + key;
-      if (full in userSettings) {
-        return userSettings[full] as T;
+      for (const scope of [workspaceSettings, userSettings]) {
+        if (full in scope) {
+          return scope[full] as T;
+        }
       }
-      const declared = packageJson.contributes.configuration.properties[full];
-      return declared && 'default' in declared ? (declared.default as T) : fallback;
+      return (declaredDefault(full) as T | undefined) ?? fallback;
+    },
+    inspect<T>(key: string) {
+      const full = prefix + key;
+      return {
+        key: full,
+        defaultValue: declaredDefault(full) as T | undefined,
+        globalValue: userSettings[full] as T | undefined,
+        workspaceValue: workspaceSettings[full] as T | undefined,
+      };
     },
     has(key: string): boolean {
       return prefix + key in packageJson.contributes.configuration.properties;

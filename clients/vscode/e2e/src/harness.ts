@@ -31,7 +31,8 @@ const CHROMIUM_FLAGS = [
 
 export interface HarnessOptions {
   vsix: string;
-  workspaceFiles: Record<string, string>;
+  /** Workspace files by relative name; a `{ text, mode }` entry sets the file mode too. */
+  workspaceFiles: Record<string, string | { text: string; mode: number }>;
   /** User settings (the browser side). */
   settings: Record<string, unknown>;
   /** Settings of the machine code-server runs on (the "Remote" tab): where VS Code applies
@@ -51,10 +52,20 @@ export class CodeServer {
   private log = '';
   private base = '';
 
-  constructor() {
+  /**
+   * @param workspaceTrust false (the default) starts code-server with
+   * --disable-workspace-trust; true lets VS Code ask whether to trust the folder.
+   * @param env extra environment of code-server (and so of the extension host), given the
+   * workspace folder.
+   */
+  constructor(
+    private readonly workspaceTrust = false,
+    env: (workspace: string) => NodeJS.ProcessEnv = () => ({}),
+  ) {
     const xdg = path.join(this.root, 'xdg');
     this.env = {
       ...process.env,
+      ...env(this.workspace),
       XDG_CONFIG_HOME: path.join(xdg, 'config'),
       XDG_DATA_HOME: path.join(xdg, 'data'),
       XDG_CACHE_HOME: path.join(xdg, 'cache'),
@@ -65,10 +76,11 @@ export class CodeServer {
 
   /** Write the workspace and user settings, install the extension. */
   async prepare(options: HarnessOptions): Promise<void> {
-    for (const [name, text] of Object.entries(options.workspaceFiles)) {
+    for (const [name, content] of Object.entries(options.workspaceFiles)) {
       const file = path.join(this.workspace, name);
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, text);
+      const { text, mode } = typeof content === 'string' ? { text: content, mode: 0o644 } : content;
+      fs.writeFileSync(file, text, { mode });
     }
     for (const [scope, settings] of [
       ['User', options.settings],
@@ -119,7 +131,7 @@ export class CodeServer {
         '--bind-addr',
         `127.0.0.1:${port}`,
         '--disable-telemetry',
-        '--disable-workspace-trust',
+        ...(this.workspaceTrust ? [] : ['--disable-workspace-trust']),
         '--disable-update-check',
         '--user-data-dir',
         this.userData,
@@ -212,10 +224,10 @@ export class CodeServer {
   }
 
   /** Copy the extension's log ("StarChat" output channel) and code-server's output to `dir`. */
-  saveLogs(dir: string): void {
+  saveLogs(dir: string, prefix = ''): void {
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'starchat-extension.log'), this.extensionLog());
-    fs.writeFileSync(path.join(dir, 'code-server.log'), this.log);
+    fs.writeFileSync(path.join(dir, `${prefix}starchat-extension.log`), this.extensionLog());
+    fs.writeFileSync(path.join(dir, `${prefix}code-server.log`), this.log);
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,18 @@
 /**
- * The language server's lifecycle: launch `python -m starchat.server` over stdio, restart it
+ * The language server's lifecycle: launch `python -E -P -m starchat.server` over stdio from a
+ * folder of the extension's own (see python.ts for why), restart it
  * when its launch settings change (coalesced: one restart in flight, at most one queued),
  * forward option changes, and restart it after a crash a bounded number of times.
  *
  * Everyone else sees the server through `onDidChangeState` and the `client` property, and
  * registers notification handlers through `onDidCreateClient` (the language client keeps them
  * across its own crash restarts).
+ *
+ * Every value sent to the server or used to start it is read for the workspace's current trust
+ * (settings.ts); granting trust restarts the server with the workspace's values.
  */
+import * as fs from 'node:fs';
+
 import * as vscode from 'vscode';
 import {
   CloseAction,
@@ -20,15 +26,23 @@ import {
   type ServerOptions as LaunchOptions,
   type StaticFeature,
 } from 'vscode-languageclient/node';
+import { ResponseError } from 'vscode-languageserver-protocol';
 
 import { describeError, pipeServerOutput, serverLogLevel, type Logger } from './logger';
 import { CLIENT_CAPABILITY } from './protocol';
 import { Coalesced, CrashBudget } from './restarts';
-import { checkServer, describeProblem, resolveInterpreter, SERVER_MODULE } from './python';
-import { readLaunchSettings, readServerOptions, SECTION } from './settings';
+import { checkServer, checkTrust, describeProblem, resolveInterpreter, serverCommand } from './python';
+import {
+  describeOptions,
+  readLaunchSettings,
+  pulledSetting,
+  readServerOptions,
+  RESTRICTED_MODE_NOTE,
+  SECTION,
+} from './settings';
 
 export type ServerEvent =
-  | { kind: 'starting' }
+  | { kind: 'starting'; restricted: boolean }
   | { kind: 'running' }
   | { kind: 'crashed'; attempt: number; maxAttempts: number }
   | { kind: 'stopped'; reason: string };
@@ -37,6 +51,10 @@ const PYTHON_SETTING = `${SECTION}.server.python`;
 
 function configuration(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);
+}
+
+function serverOptions() {
+  return readServerOptions(configuration(), vscode.workspace.isTrusted);
 }
 
 /** Tells the server that Explain's answers are shown in the chat panel, not as pop-ups. */
@@ -52,11 +70,34 @@ const answerPanelCapability: StaticFeature = {
   clear() {},
 };
 
+/**
+ * Answers the server's `workspace/configuration` pulls of the `starchat` section with the same
+ * trust-filtered values as initializationOptions (the client would answer with `get()`).
+ */
+const pullTrustedSettings: NonNullable<NonNullable<Middleware['workspace']>['configuration']> = async (
+  params,
+  token,
+  next,
+) => {
+  const answers = await next(params, token);
+  if (answers instanceof ResponseError) {
+    return answers;
+  }
+  const trusted = vscode.workspace.isTrusted;
+  return params.items.map((item, i) => {
+    const ours = pulledSetting(configuration(), item.section, trusted);
+    return ours === undefined ? answers[i] : ours;
+  });
+};
+
 export class ServerManager implements vscode.Disposable {
   private current: LanguageClient | undefined;
   private readonly restarts = new Coalesced(() => this.replaceClient());
   private disposed = false;
   private readonly crashes = new CrashBudget();
+  /** What the latest start was given (launchInputs), and whether the next one is asked for. */
+  private launchedWith: string | undefined;
+  private forced = false;
   private readonly stateEmitter = new vscode.EventEmitter<ServerEvent>();
   private readonly clientEmitter = new vscode.EventEmitter<LanguageClient>();
 
@@ -64,9 +105,14 @@ export class ServerManager implements vscode.Disposable {
   /** Fires for each new client before it starts: register notification handlers here. */
   readonly onDidCreateClient = this.clientEmitter.event;
 
+  /**
+   * @param workDir the server's working directory: the extension's global storage, private to
+   * the user and outside every workspace.
+   */
   constructor(
     private readonly logger: Logger,
     private readonly middleware: Middleware,
+    private readonly workDir: string,
   ) {}
 
   /** The client, when the server is up. */
@@ -76,6 +122,17 @@ export class ServerManager implements vscode.Disposable {
 
   /** Start or restart the server; calls made while one is in flight share one more restart. */
   restart(): Promise<void> {
+    this.forced = true;
+    return this.restarts.run();
+  }
+
+  /**
+   * Restart when the interpreter setting or the workspace's trust changed since the last start.
+   * Granting trust fires its own event and, a moment later, a configuration change (the
+   * restricted settings' workspace values now count): the server starts once for both, with
+   * the values it finds after the old one stopped.
+   */
+  restartIfLaunchChanged(): Promise<void> {
     return this.restarts.run();
   }
 
@@ -85,34 +142,41 @@ export class ServerManager implements vscode.Disposable {
     if (!client) {
       return;
     }
-    const settings = readServerOptions(configuration());
-    this.logger.info(`Sending options: ${JSON.stringify(settings)}`);
+    const settings = serverOptions();
+    this.logger.info(`Sending options: ${describeOptions(settings)}`);
     await client.sendNotification(DidChangeConfigurationNotification.type, { settings });
   }
 
   private async replaceClient(): Promise<void> {
+    if (!this.forced && this.launchInputs().key === this.launchedWith) {
+      return;
+    }
+    this.forced = false;
     await this.stopClient();
     if (this.disposed) {
       return;
     }
-    this.stateEmitter.fire({ kind: 'starting' });
+    const { trusted, python, key } = this.launchInputs();
+    this.launchedWith = key;
+    this.stateEmitter.fire({ kind: 'starting', restricted: !trusted });
+    if (!trusted) {
+      this.logger.warn(RESTRICTED_MODE_NOTE);
+    }
     const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
-    const interpreter = resolveInterpreter(
-      readLaunchSettings(configuration()).python,
-      folders,
-      vscode.workspace.isTrusted,
-    );
+    const interpreter = resolveInterpreter(python, folders, trusted);
     this.logger.info(`Python interpreter (${interpreter.source}): ${interpreter.path}`);
-    const check = await checkServer(interpreter.path);
+    fs.mkdirSync(this.workDir, { recursive: true });
+    const allowed = checkTrust(interpreter, folders, trusted);
+    const check = allowed.ok ? await checkServer(interpreter.path, this.workDir) : allowed;
     if (!check.ok) {
       const message = describeProblem(interpreter.path, check);
       this.logger.error(`${message} (${check.detail})`);
       this.stateEmitter.fire({ kind: 'stopped', reason: message });
-      void this.offerSetting(message);
+      void this.offerFix(message, check.problem === 'untrusted-interpreter');
       return;
     }
     this.crashes.reset();
-    const client = this.createClient(interpreter.path, folders[0]);
+    const client = this.createClient(interpreter.path);
     this.current = client;
     this.clientEmitter.fire(client);
     try {
@@ -125,12 +189,18 @@ export class ServerManager implements vscode.Disposable {
     }
   }
 
-  private createClient(python: string, cwd: string | undefined): LanguageClient {
+  /** What the process depends on beyond the options it is sent; see restartIfLaunchChanged. */
+  private launchInputs(): { trusted: boolean; python: string; key: string } {
+    const trusted = vscode.workspace.isTrusted;
+    const { python } = readLaunchSettings(configuration(), trusted);
+    return { trusted, python, key: JSON.stringify([trusted, python]) };
+  }
+
+  private createClient(python: string): LanguageClient {
     // No `transport`: TransportKind.stdio would append a `--stdio` argument the server rejects.
     const launch: LaunchOptions = {
-      command: python,
-      args: ['-m', SERVER_MODULE, '--log-level', serverLogLevel(this.logger.logLevel)],
-      options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+      ...serverCommand(python, serverLogLevel(this.logger.logLevel)),
+      options: { cwd: this.workDir },
     };
     const options: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
@@ -141,8 +211,11 @@ export class ServerManager implements vscode.Disposable {
         stdout: (input) => pipeServerOutput(input, this.logger),
         stderr: (input) => pipeServerOutput(input, this.logger),
       },
-      initializationOptions: () => readServerOptions(configuration()),
-      middleware: this.middleware,
+      initializationOptions: () => serverOptions(),
+      middleware: {
+        ...this.middleware,
+        workspace: { ...this.middleware.workspace, configuration: pullTrustedSettings },
+      },
       errorHandler: {
         error: (_error, _message, count) => ({
           action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
@@ -182,9 +255,17 @@ export class ServerManager implements vscode.Disposable {
     return { action: CloseAction.DoNotRestart, message, handled: true };
   }
 
-  private async offerSetting(message: string): Promise<void> {
-    const choice = await vscode.window.showErrorMessage(message, 'Open Setting', 'Show Logs');
-    if (choice === 'Open Setting') {
+  private async offerFix(message: string, untrusted: boolean): Promise<void> {
+    const trust = 'Manage Workspace Trust';
+    const choice = await vscode.window.showErrorMessage(
+      message,
+      ...(untrusted ? [trust] : []),
+      'Open Setting',
+      'Show Logs',
+    );
+    if (choice === trust) {
+      await vscode.commands.executeCommand('workbench.trust.manage');
+    } else if (choice === 'Open Setting') {
       // In a remote window (code-server, SSH) machine-overridable settings live in the remote
       // machine's settings; the User tab would show nothing.
       const query = `@id:${PYTHON_SETTING}`;

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 
 import type { Status } from './protocol';
 import type { ServerEvent } from './server';
+import { RESTRICTED_MODE_NOTE } from './settings';
 
 export const SHOW_LOGS_COMMAND = 'starchat.showLogs';
 export const FOCUS_CHAT_COMMAND = 'starchat.chat.focus';
@@ -52,7 +53,8 @@ export function statusView(source: ServerEvent | Status): StatusView {
     case 'error':
       return {
         text: '$(error) StarChat: error',
-        tooltip: `${source.model}: ${source.message ?? 'the model failed'}. Click to show the logs.`,
+        // The server's message is a sentence of its own, often with its full stop.
+        tooltip: `${source.model}: ${(source.message ?? 'the model failed').replace(/\.$/, '')}. Click to show the logs.`,
         command: SHOW_LOGS_COMMAND,
         error: true,
       };
@@ -73,10 +75,12 @@ export class StatusIndicator implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('starchat.status', vscode.StatusBarAlignment.Right, 100);
   private last: Status | undefined;
   private updates = 0;
+  /** Set while the workspace is untrusted: the tooltip then says which settings were held back. */
+  private restrictedNote = '';
 
   constructor() {
     this.item.name = 'StarChat model status';
-    this.show(statusView({ kind: 'starting' }));
+    this.show(statusView({ kind: 'starting', restricted: false }));
     this.item.show();
   }
 
@@ -87,6 +91,9 @@ export class StatusIndicator implements vscode.Disposable {
 
   update(source: ServerEvent | Status): void {
     this.updates++;
+    if ('kind' in source && source.kind === 'starting') {
+      this.restrictedNote = source.restricted ? `\n\n${RESTRICTED_MODE_NOTE}` : '';
+    }
     if (!('kind' in source)) {
       this.last = source;
     } else if (source.kind !== 'running') {
@@ -109,7 +116,7 @@ export class StatusIndicator implements vscode.Disposable {
 
   private show(v: StatusView): void {
     this.item.text = v.text;
-    this.item.tooltip = v.tooltip;
+    this.item.tooltip = v.tooltip + this.restrictedNote;
     this.item.command = v.command;
     this.item.accessibilityInformation = { label: v.text.replace(/\$\([^)]*\)\s*/g, ''), role: 'button' };
     this.item.backgroundColor = v.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;

@@ -1,4 +1,4 @@
-import { packageJson, setUserSettings } from '../vscode-stub';
+import { packageJson, setUserSettings, setWorkspaceSettings } from '../vscode-stub';
 
 import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
@@ -8,10 +8,13 @@ import * as vscode from 'vscode';
 import {
   affectsLaunch,
   affectsServerOptions,
+  describeOptions,
+  pulledSetting,
   readLaunchSettings,
   readServerOptions,
   SECTION,
   SERVER_OPTION_KEYS,
+  TRUST_REQUIRED,
 } from '../../src/common/settings';
 
 const properties = packageJson.contributes.configuration.properties;
@@ -52,10 +55,13 @@ describe('settings declared in package.json', () => {
 });
 
 describe('readServerOptions', () => {
-  beforeEach(() => setUserSettings({}));
+  beforeEach(() => {
+    setUserSettings({});
+    setWorkspaceSettings({});
+  });
 
   test('with no user settings, every option is sent with its package.json default', () => {
-    const options = readServerOptions(config()) as unknown as Record<string, unknown>;
+    const options = readServerOptions(config(), true) as unknown as Record<string, unknown>;
     assert.deepEqual(Object.keys(options).sort(), [...SERVER_OPTION_KEYS].sort());
     for (const key of SERVER_OPTION_KEYS) {
       assert.equal(options[key], properties[`starchat.${key}`]!.default, key);
@@ -64,7 +70,7 @@ describe('readServerOptions', () => {
 
   test('a cleared setting is sent as empty, so the server drops its old value', () => {
     setUserSettings({ 'starchat.model': '' });
-    assert.equal(readServerOptions(config()).model, '');
+    assert.equal(readServerOptions(config(), true).model, '');
   });
 
   test('user values are passed under the setting name without the prefix', () => {
@@ -76,7 +82,7 @@ describe('readServerOptions', () => {
       'starchat.contextTokens': 4096,
       'starchat.systemPrompt': 'Be brief.\n',
     });
-    const options = readServerOptions(config());
+    const options = readServerOptions(config(), true);
     assert.equal(options.model, '/models/starchat-alpha');
     assert.equal(options.backend, 'openai');
     assert.equal(options.backendUrl, 'http://gpu-box:8000/v1');
@@ -87,7 +93,7 @@ describe('readServerOptions', () => {
 
   test('zero temperature is a value, not "unset"', () => {
     setUserSettings({ 'starchat.temperature': 0 });
-    assert.equal(readServerOptions(config()).temperature, 0);
+    assert.equal(readServerOptions(config(), true).temperature, 0);
   });
 });
 
@@ -102,8 +108,76 @@ describe('which changes need what', () => {
 
   test('launch settings default to detection', () => {
     setUserSettings({});
-    assert.equal(readLaunchSettings(config()).python, '');
+    assert.equal(readLaunchSettings(config(), true).python, '');
     setUserSettings({ 'starchat.server.python': ' /opt/py/bin/python ' });
-    assert.equal(readLaunchSettings(config()).python, '/opt/py/bin/python');
+    assert.equal(readLaunchSettings(config(), true).python, '/opt/py/bin/python');
+  });
+});
+
+describe("a repository's settings in an untrusted workspace", () => {
+  /** What a hostile `.vscode/settings.json` tries: its own interpreter and someone else's server. */
+  const hostile = {
+    'starchat.server.python': '${workspaceFolder}/tools/python',
+    'starchat.model': 'attacker/model',
+    'starchat.backend': 'openai',
+    'starchat.backendUrl': 'http://attacker.example:8000/v1',
+    'starchat.device': 'cuda:7',
+    'starchat.maxNewTokens': 64,
+  };
+  beforeEach(() => {
+    setUserSettings({ 'starchat.server.python': '/opt/py/bin/python', 'starchat.device': 'cpu' });
+    setWorkspaceSettings(hostile);
+  });
+
+  test('the interpreter, model, backend, URL and device come from the user or the defaults', () => {
+    const options = readServerOptions(config(), false);
+    assert.equal(options.model, '');
+    assert.equal(options.backend, 'transformers');
+    assert.equal(options.backendUrl, '');
+    assert.equal(options.device, 'cpu', "the user's value");
+    assert.equal(readLaunchSettings(config(), false).python, '/opt/py/bin/python');
+  });
+
+  test('settings that choose nothing to run still follow the workspace', () => {
+    assert.equal(readServerOptions(config(), false).maxNewTokens, 64);
+  });
+
+  test('once the workspace is trusted, its values apply', () => {
+    const options = readServerOptions(config(), true);
+    assert.equal(options.backendUrl, 'http://attacker.example:8000/v1');
+    assert.equal(options.device, 'cuda:7');
+    assert.equal(readLaunchSettings(config(), true).python, '${workspaceFolder}/tools/python');
+  });
+
+  test('a configuration pull from the server gets the same filtered values', () => {
+    const whole = pulledSetting(config(), 'starchat', false) as Record<string, unknown>;
+    assert.deepEqual(whole, readServerOptions(config(), false));
+    assert.equal(pulledSetting(config(), 'starchat.backendUrl', false), '');
+    assert.equal(pulledSetting(config(), 'starchat.server.python', false), '/opt/py/bin/python');
+    assert.equal(pulledSetting(config(), 'starchat.maxNewTokens', false), 64);
+    assert.equal(pulledSetting(config(), 'starchat.backendUrl', true), 'http://attacker.example:8000/v1');
+    assert.equal(pulledSetting(config(), 'editor', false), undefined, 'not ours: the client answers');
+  });
+
+  test("package.json's restrictedConfigurations are exactly these settings", () => {
+    const declared = packageJson.capabilities.untrustedWorkspaces;
+    assert.equal(declared.supported, 'limited');
+    assert.deepEqual(
+      [...(declared.restrictedConfigurations ?? [])].sort(),
+      TRUST_REQUIRED.map((k) => `starchat.${k}`).sort(),
+    );
+    for (const key of declared.restrictedConfigurations ?? []) {
+      assert.ok(properties[key], `${key} is a declared setting`);
+    }
+  });
+});
+
+describe('the options in the log', () => {
+  test('a password in the backend URL is not logged', () => {
+    setWorkspaceSettings({});
+    setUserSettings({ 'starchat.backendUrl': 'https://alice:s3cret@gpu-box:8000/v1' });
+    const line = describeOptions(readServerOptions(config(), true));
+    assert.ok(!line.includes('s3cret') && !line.includes('alice'), line);
+    assert.match(line, /gpu-box:8000\/v1/);
   });
 });

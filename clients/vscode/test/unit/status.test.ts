@@ -28,6 +28,8 @@ describe('status bar', () => {
     assert.equal(view.command, 'starchat.showLogs');
     assert.match(view.tooltip, /CUDA out of memory/);
     assert.equal(view.error, true);
+    const sentence = statusView({ state: 'error', model: 'm', device: 'cpu', message: 'Cannot reach it.' });
+    assert.equal(sentence.tooltip, 'm: Cannot reach it. Click to show the logs.');
   });
 
   test('a server that gave up is an error too', () => {
@@ -46,6 +48,17 @@ describe('status bar', () => {
     indicator.update({ kind: 'crashed', attempt: 1, maxAttempts: 3 });
     assert.match(item.text, /restarting/);
     assert.equal(indicator.model, undefined);
+  });
+
+  test('in an untrusted workspace the tooltip says whose settings are used, until trust is granted', () => {
+    const indicator = new StatusIndicator();
+    const item = createdStatusBarItems.at(-1)!;
+    indicator.update({ kind: 'starting', restricted: true });
+    indicator.update({ state: 'ready', model: 'm', device: 'cpu' });
+    assert.match(String(item.tooltip), /m is ready on cpu[\s\S]*Restricted Mode: .*user settings only/);
+    indicator.update({ kind: 'starting', restricted: false });
+    indicator.update({ state: 'ready', model: 'm', device: 'cpu' });
+    assert.doesNotMatch(String(item.tooltip), /Restricted Mode/);
   });
 
   test('long model names are shortened to their last part', () => {
