@@ -117,8 +117,10 @@ def _shares(group: dict[str, Any]) -> dict[str, float]:
     return shares | {"unparsed": 1.0 - judged if group["prompts"] else 0.0}
 
 
-def chart(summary: dict[str, Any], path: Path) -> Path:
-    """Outcome bars (overall, per category, per language) and mean scores with std."""
+def chart(summary: dict[str, Any]) -> bytes:
+    """Outcome bars (overall, per category, per language) and mean scores with std, as PNG."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,9 +160,10 @@ def chart(summary: dict[str, Any], path: Path) -> Path:
     figure.suptitle(f"judge: {_short(summary['judge'])}", fontsize=9)
     figure.legend(*rates.get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
     figure.tight_layout(rect=(0, 0.07, 1, 1))
-    figure.savefig(path, dpi=120)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=120)
     plt.close(figure)
-    return path
+    return png.getvalue()
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -198,5 +201,5 @@ def write_report(
     labels = {k: run.identity[k] for k in ("a", "b", "judge")}
     summary = summarize(rows, labels)
     run.write_json(REPORT, summary)
-    chart(summary, run.path / CHART)
+    run.write_bytes(CHART, chart(summary))
     return summary

@@ -86,6 +86,13 @@ class RunDir:
         self._write(name, json.dumps(data, indent=2, ensure_ascii=False) + "\n", append=False)
         return self.path / name
 
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        fd = self._open(name, os.O_WRONLY | os.O_CREAT)
+        with open(fd, "wb") as file:
+            file.truncate(0)
+            file.write(data)
+        return self.path / name
+
     def _read_text(self, name: str) -> str | None:
         """The file's text, or None when it does not exist."""
         try:

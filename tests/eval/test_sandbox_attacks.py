@@ -208,7 +208,7 @@ def test_a_link_planted_during_a_run_is_not_written_through(tmp_path: Path) -> N
     run.append("samples.jsonl", {"sample": 0})
     victim = tmp_path / "victim.txt"
     victim.write_text("keep")
-    for name in ("samples.jsonl", "summary.json"):
+    for name in ("samples.jsonl", "summary.json", "chart.png"):
         (run.path / name).unlink(missing_ok=True)
         (run.path / name).symlink_to(victim)
 
@@ -218,6 +218,8 @@ def test_a_link_planted_during_a_run_is_not_written_through(tmp_path: Path) -> N
         run.write_json("summary.json", {"pass@k": {}})
     with pytest.raises(EvalError, match="symbolic link"):
         run.read("samples.jsonl")
+    with pytest.raises(EvalError, match="symbolic link"):
+        run.write_bytes("chart.png", b"\x89PNG")  # the judge's chart
     assert victim.read_text() == "keep"
 
 
