@@ -190,3 +190,44 @@ def test_identifiers_are_split_as_people_ask() -> None:
     assert set(terms("loadTasks")) == {"load", "tasks", "loadtasks"}
     assert set(terms("load_tasks HTTPServer")) >= {"load", "tasks", "http", "server"}
     assert terms("how does the of") == []
+
+
+def test_the_definitions_a_piece_of_code_uses_are_found(project: Path) -> None:
+    from starchat.server.references import definitions_used, used_names
+
+    code = (
+        "def report(order):\n"
+        "    total = compute_invoice_total(order.items, 0.2)\n"
+        "    return Polygon().perimeter() + total\n"
+    )
+    assert used_names(code) == ["compute_invoice_total", "items", "Polygon", "perimeter"]
+    index = _built(project)
+    found = definitions_used(index, code, skip=[])
+    assert [(r.path, r.first_line) for r in found] == [
+        ("pkg/billing.py", 1),
+        ("pkg/geometry.py", 3),
+    ]
+    assert found[0].uri == (project.resolve() / "pkg" / "billing.py").as_uri()
+    assert definitions_used(index, code, skip=[project / "pkg" / "billing.py"])[0].path == (
+        "pkg/geometry.py"
+    )
+
+
+def test_references_are_kept_whole_best_first_within_their_budget(project: Path) -> None:
+    from starchat.server.references import fit_references, related, render_references
+
+    index = _built(project)
+    found = related(index, "invoice total and circle area", skip=[])
+    assert {r.path for r in found[:2]} == {"pkg/billing.py", "pkg/geometry.py"}
+    found = sorted(found, key=lambda r: r.path != "pkg/billing.py")
+    words = lambda text: len(text.split())  # noqa: E731
+    one = words(render_references(found[:1]))
+    kept = fit_references(found, render_references, words, lambda _: True, one + 3)
+    assert kept == found[:1]
+    assert fit_references(found, render_references, words, lambda _: False, 10**6) == []
+    text = render_references(kept)
+    assert "`pkg/billing.py`, lines 1–3:" in text and "```python\ndef compute_invoice_total" in text
+    assert kept[0].to_json()["range"] == {
+        "start": {"line": 0, "character": 0},
+        "end": {"line": 2, "character": len("    return round(subtotal * (1 + tax_rate), 2)")},
+    }

@@ -1,0 +1,138 @@
+"""Code from elsewhere in the workspace for a prompt: the chunks the index finds for a
+question, and the definitions of the names a piece of code uses.
+
+`fit_references` keeps whole references, best first, while the prompt stays within its
+budget and the references within their own; a reference that does not fit is left out, never
+cut. The prompt names each one's file and lines, and the result lists them, so what was sent
+is never hidden from the user.
+"""
+
+import ast
+import builtins
+import re
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from starchat.prompts.files import environment
+from starchat.server.index.chunks import Chunk
+from starchat.server.index.workspace import WorkspaceIndex
+
+MAX_REFERENCES = 8
+_IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]{2,}\b")
+_BUILTINS = frozenset(dir(builtins))
+
+
+@dataclass(frozen=True)
+class Reference:
+    uri: str
+    path: str
+    """Workspace-relative, as the prompt shows it."""
+    start: int
+    """First line, 0-based."""
+    end: int
+    """Last line, 0-based, inclusive."""
+    text: str
+    fence: str
+
+    @property
+    def first_line(self) -> int:
+        return self.start + 1
+
+    @property
+    def last_line(self) -> int:
+        return self.end + 1
+
+    def to_json(self) -> dict[str, object]:
+        """`{uri, range}`, as the chat result lists it."""
+        end = {"line": self.end, "character": len(self.text.rsplit("\n", 1)[-1])}
+        return {
+            "uri": self.uri,
+            "range": {"start": {"line": self.start, "character": 0}, "end": end},
+        }
+
+
+def related(
+    index: WorkspaceIndex, question: str, skip: list[Path], limit: int = MAX_REFERENCES
+) -> list[Reference]:
+    """The chunks that best match `question`, outside the `skip` files (already shown)."""
+    return [_reference(index, hit.chunk) for hit in index.search(question, limit, skip)]
+
+
+def definitions_used(
+    index: WorkspaceIndex, code: str, skip: list[Path], limit: int = MAX_REFERENCES
+) -> list[Reference]:
+    """Where the names `code` uses but does not define are defined in the workspace."""
+    found: list[Reference] = []
+    seen: set[tuple[str, int]] = set()
+    for name in used_names(code):
+        for hit in index.search(name, 3, skip):
+            chunk = hit.chunk
+            defined = {n.rsplit(".", 1)[-1] for n in chunk.names}
+            if name in defined and (chunk.path, chunk.start) not in seen:
+                seen.add((chunk.path, chunk.start))
+                found.append(_reference(index, chunk))
+                break
+        if len(found) >= limit:
+            break
+    return found
+
+
+def used_names(code: str) -> list[str]:
+    """Names `code` uses and does not define, in order of first use. Python code is read
+    with `ast` (names, attributes, calls); other code by its identifiers."""
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return list(dict.fromkeys(_IDENTIFIER.findall(code)))
+    defined = set(_BUILTINS)
+    used: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined.add(node.id)
+        elif isinstance(node, ast.Name):
+            used.append((node.lineno, node.col_offset, node.id))
+        elif isinstance(node, ast.Attribute):
+            used.append((node.end_lineno or node.lineno, node.end_col_offset or 0, node.attr))
+    names = dict.fromkeys(name for _, _, name in sorted(used))
+    return [name for name in names if name not in defined]
+
+
+def fit_references(
+    references: list[Reference],
+    render: Callable[[list[Reference]], str],
+    count: Callable[[str], int],
+    fits: Callable[[str], bool],
+    budget: int,
+) -> list[Reference]:
+    """The references, best first, that keep `render(kept)` within `budget` tokens (by
+    `count`) and the whole prompt within what `fits` allows; each whole or not at all."""
+    kept: list[Reference] = []
+    for reference in references:
+        trial = [*kept, reference]
+        text = render(trial)
+        if count(text) <= budget and fits(text):
+            kept = trial
+    return kept
+
+
+def render_references(references: list[Reference]) -> str:
+    if not references:
+        return ""
+    return environment().get_template("references.jinja").render(references=references).strip()
+
+
+def _reference(index: WorkspaceIndex, chunk: Chunk) -> Reference:
+    path = index.path_of(chunk)
+    return Reference(path.as_uri(), chunk.path, chunk.start, chunk.end, chunk.text, _fence(path))
+
+
+def _fence(path: Path) -> str:
+    return {".py": "python", ".ts": "typescript", ".js": "javascript", ".rs": "rust"}.get(
+        path.suffix, path.suffix.lstrip(".")
+    )
