@@ -31,9 +31,11 @@ class IndexStatus:
     """The walk stopped at the file cap: some files are not indexed."""
 
     def to_json(self) -> dict[str, object]:
-        return {"state": self.state, "files": self.files, "chunks": self.chunks} | (
-            {"capped": True} if self.capped else {}
-        )
+        status: dict[str, object] = {"state": self.state, "files": self.files}
+        status["chunks"] = self.chunks
+        if self.capped:
+            status["capped"] = True
+        return status
 
 
 class WorkspaceIndex:
