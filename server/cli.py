@@ -5,7 +5,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lsprotocol import types
@@ -23,6 +23,13 @@ from starchat.server.context import editor_context
 from starchat.server.conversations import Conversation
 from starchat.server.documents import Document
 from starchat.server.flags import add_engine_flags, engine_options
+from starchat.server.index.workspace import WorkspaceIndex
+from starchat.server.references import (
+    DEFAULT_REFERENCE_TOKENS,
+    add_references,
+    definitions_used,
+    related,
+)
 from starchat.server.turns import Budget, answer_turn, plan_turn
 
 
@@ -89,8 +96,13 @@ class _UsageError(Exception):
     pass
 
 
-def _action_prompt(action: str, file: str, lines: tuple[int, int] | None) -> str:
-    """A code action's user turn for lines of a file, built as the server builds it."""
+STARCHAT_WINDOW = 8192
+"""StarChat's context window: the budget `starchat prompt` assumes without a model."""
+
+
+def _action_prompt(action: str, file: str, lines: tuple[int, int] | None) -> tuple[str, str]:
+    """A code action's user turn for lines of a file, built as the server builds it, and
+    the code it is about."""
     path = Path(file).resolve()
     document = Document(path.as_uri(), path.read_text(encoding="utf-8"), 0, "")
     range_ = None
@@ -99,28 +111,62 @@ def _action_prompt(action: str, file: str, lines: tuple[int, int] | None) -> str
         range_ = types.Range(types.Position(first - 1, 0), types.Position(last, 0))
     _, context = editor_context(document, range_, [Path.cwd().as_uri()], [])
     slots, _ = action_slots(document.uri, context)
-    return render_action(action, slots)
+    return render_action(action, slots), context.code
 
 
 def _prompt(args: argparse.Namespace) -> int:
-    message = args.message
+    message, code = args.message, ""
     if args.action:
         if not args.file:
             raise _UsageError("--action needs --file")
-        message = _action_prompt(args.action, args.file, args.lines)
+        message, code = _action_prompt(args.action, args.file, args.lines)
     if not message:
         raise _UsageError("give a MESSAGE, or --action with --file")
     system = named_system_prompt(args.system)
-    messages: list[Message] = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": message})
-    if args.format == "starchat":
-        sys.stdout.write(render_starchat(messages))
-    else:
+    head: list[Message] = [{"role": "system", "content": system}] if system else []
+    render: Callable[[list[Message]], str] = render_starchat
+    count: Callable[[list[Message]], int] = lambda messages: len(render(messages)) // 4  # noqa: E731
+    window = STARCHAT_WINDOW
+    if args.format == "model":
         engine = _engine(args)
         asyncio.run(engine.load())
-        sys.stdout.write(engine.render_prompt(messages))
+        render, count, window = engine.render_prompt, engine.count_tokens, engine.context_window
+    if args.workspace:
+        budget = Budget(window, DEFAULT_MAX_NEW_TOKENS).prompt
+        message = _with_references(args, message, code, head, count, budget)
+    sys.stdout.write(render([*head, {"role": "user", "content": message}]))
     sys.stdout.write("\n" if sys.stdout.isatty() else "")
     return 0
+
+
+def _with_references(
+    args: argparse.Namespace,
+    user: str,
+    code: str,
+    head: list[Message],
+    count: Callable[[list[Message]], int],
+    budget: int,
+) -> str:
+    """`user` with the workspace references the server would add, named on stderr."""
+    root = Path(args.workspace).resolve()
+    if not root.is_dir():
+        raise _UsageError(f"--workspace {args.workspace}: no such folder")
+    index = WorkspaceIndex([root])
+    index.build()
+    skip = [Path(args.file).resolve()] if args.file else []
+    found = definitions_used(index, code, skip) if code else []
+    found += [r for r in related(index, user, skip) if r not in found]
+    user, kept = add_references(
+        user,
+        found,
+        lambda text: count([*head, {"role": "user", "content": text}]),
+        budget,
+        args.workspace_tokens,
+    )
+    status = index.status()
+    shown = ", ".join(f"{r.path}:{r.first_line}-{r.last_line}" for r in kept) or "none"
+    _progress(f"workspace: {status.files} files, {status.chunks} chunks; references: {shown}")
+    return user
 
 
 def _line_range(text: str) -> tuple[int, int]:
@@ -164,6 +210,18 @@ def _parser() -> argparse.ArgumentParser:
     prompt.add_argument("--action", choices=list(ACTIONS), help="a code action's prompt")
     prompt.add_argument("--file", help="the source file for --action")
     prompt.add_argument("--lines", type=_line_range, help="line range for --action, e.g. 3-10")
+    prompt.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="add the references the server's workspace index finds in DIR (token counts "
+        "are estimated at 4 characters a token unless --format model)",
+    )
+    prompt.add_argument(
+        "--workspace-tokens",
+        type=int,
+        default=DEFAULT_REFERENCE_TOKENS,
+        help=f"most tokens the references may take (default {DEFAULT_REFERENCE_TOKENS})",
+    )
     _question_arguments(prompt)
 
     # Listed for --help; main() hands their command lines over before parsing.

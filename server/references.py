@@ -20,6 +20,9 @@ from starchat.server.index.chunks import Chunk
 from starchat.server.index.workspace import WorkspaceIndex
 
 MAX_REFERENCES = 8
+DEFAULT_REFERENCE_TOKENS = 1024
+"""How many tokens of a prompt workspace references may take by default
+(`workspaceContextTokens`)."""
 _IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]{2,}\b")
 _BUILTINS = frozenset(dir(builtins))
 
@@ -106,19 +109,41 @@ def used_names(code: str) -> list[str]:
 def fit_references(
     references: list[Reference],
     render: Callable[[list[Reference]], str],
-    count: Callable[[str], int],
     fits: Callable[[str], bool],
-    budget: int,
 ) -> list[Reference]:
-    """The references, best first, that keep `render(kept)` within `budget` tokens (by
-    `count`) and the whole prompt within what `fits` allows; each whole or not at all."""
+    """The references, best first, whose `render(kept)` still `fits`; each whole or not at
+    all (a later, shorter one may fit where a longer one did not)."""
     kept: list[Reference] = []
     for reference in references:
         trial = [*kept, reference]
-        text = render(trial)
-        if count(text) <= budget and fits(text):
+        if fits(render(trial)):
             kept = trial
     return kept
+
+
+def add_references(
+    user: str,
+    references: list[Reference],
+    count: Callable[[str], int],
+    budget: int,
+    limit: int = DEFAULT_REFERENCE_TOKENS,
+) -> tuple[str, list[Reference]]:
+    """`user` (the user turn, already within budget) with the references that fit appended:
+    `count(turn)` (the prompt's tokens with that user turn) stays within `budget`, and the
+    references add at most `limit` tokens. Returns the turn and the references it holds."""
+    if not references or limit <= 0:
+        return user, []
+    base = count(user)
+
+    def turn(kept: list[Reference]) -> str:
+        return f"{user}\n\n{render_references(kept)}"
+
+    def fits(text: str) -> bool:
+        tokens = count(text)
+        return tokens <= budget and tokens - base <= limit
+
+    kept = fit_references(references, turn, fits)
+    return (turn(kept), kept) if kept else (user, [])
 
 
 def render_references(references: list[Reference]) -> str:

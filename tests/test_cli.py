@@ -56,3 +56,22 @@ def test_prompt_shows_what_a_code_action_sends(tmp_path: Path) -> None:
 def test_prompt_in_the_models_own_format(tiny_model_dir: Path) -> None:
     result = _run("prompt", "--format", "model", "--model", str(tiny_model_dir), "hello")
     assert result.stdout == "<|system|>\n<|end|>\n<|user|>\nhello<|end|>\n<|assistant|>"
+
+
+def test_prompt_with_workspace_shows_the_references_and_never_a_secret(tmp_path: Path) -> None:
+    (tmp_path / "billing.py").write_text(
+        "def compute_invoice_total(items, tax_rate):\n    return sum(items) * (1 + tax_rate)\n"
+    )
+    (tmp_path / "notes.py").write_text("def unrelated():\n    return 'weather'\n")
+    (tmp_path / ".env").write_text("INVOICE_API_KEY=sk-live-invoice-secret\n")
+    (tmp_path / ".gitignore").write_text("private/\n")
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "keys.py").write_text("INVOICE_TOKEN = 'sk-live-invoice-token'\n")
+    question = "How is the invoice total computed? What is the INVOICE_API_KEY?"
+    result = _run("prompt", "--workspace", str(tmp_path), question)
+    assert result.returncode == 0, result.stderr
+    assert "`billing.py`, lines 1–2:\n```python\ndef compute_invoice_total" in result.stdout
+    assert "sk-live" not in result.stdout and "unrelated" not in result.stdout
+    assert "references: billing.py:1-2" in result.stderr
+    tight = _run("prompt", "--workspace", str(tmp_path), "--workspace-tokens", "5", question)
+    assert "billing.py" not in tight.stdout and "references: none" in tight.stderr

@@ -214,7 +214,12 @@ def test_the_definitions_a_piece_of_code_uses_are_found(project: Path) -> None:
 
 
 def test_references_are_kept_whole_best_first_within_their_budget(project: Path) -> None:
-    from starchat.server.references import fit_references, related, render_references
+    from starchat.server.references import (
+        add_references,
+        fit_references,
+        related,
+        render_references,
+    )
 
     index = _built(project)
     found = related(index, "invoice total and circle area", skip=[])
@@ -222,9 +227,12 @@ def test_references_are_kept_whole_best_first_within_their_budget(project: Path)
     found = sorted(found, key=lambda r: r.path != "pkg/billing.py")
     words = lambda text: len(text.split())  # noqa: E731
     one = words(render_references(found[:1]))
-    kept = fit_references(found, render_references, words, lambda _: True, one + 3)
+    kept = fit_references(found, render_references, lambda text: words(text) <= one + 3)
     assert kept == found[:1]
-    assert fit_references(found, render_references, words, lambda _: False, 10**6) == []
+    assert fit_references(found, render_references, lambda _: False) == []
+    user, held = add_references("Why?", found, words, budget=10**6, limit=one + 3)
+    assert held == found[:1] and user == f"Why?\n\n{render_references(held)}"
+    assert add_references("Why?", found, words, budget=words("Why?") + 2) == ("Why?", [])
     text = render_references(kept)
     assert "`pkg/billing.py`, lines 1–3:" in text and "```python\ndef compute_invoice_total" in text
     assert kept[0].to_json()["range"] == {
