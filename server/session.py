@@ -19,6 +19,8 @@ from starchat.server.context import Target, editor_context
 from starchat.server.conversations import ConversationStore
 from starchat.server.documents import Document, DocumentStore
 from starchat.server.features import register_all
+from starchat.server.features.index import IndexKeeper
+from starchat.server.features.status import health_json
 from starchat.server.lsp.params import EditorLocation
 from starchat.server.lsp.protocol import StarChatProtocol
 from starchat.server.model_host import ModelHost
@@ -56,6 +58,7 @@ class StarChatServer(LanguageServer):
         self.options = defaults
         self.documents = DocumentStore()
         self.conversations = ConversationStore()
+        self.workspace_index = IndexKeeper(self)
         self.started = False
         """Set at `initialized`: the model is loading and the client hears about it."""
         self.stop_reporting: Callable[[], None] = lambda: None
@@ -89,6 +92,10 @@ class StarChatServer(LanguageServer):
         )
         return document, target, context
 
+    def status_json(self) -> dict[str, Any]:
+        """`starchat/status`: the model's health and the workspace index's state."""
+        return health_json(self.host.health()) | {"index": self.workspace_index.status().to_json()}
+
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         self.window_show_message(types.ShowMessageParams(kind, redact(message)))
 
@@ -102,5 +109,6 @@ class StarChatServer(LanguageServer):
         """The client has gone: let go of everything it sent (the session object itself may
         live on a while in reference cycles, its documents must not)."""
         self.stop_reporting()
+        self.workspace_index.stop()
         self.documents.clear()
         self.conversations = ConversationStore()

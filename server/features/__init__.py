@@ -19,9 +19,11 @@ def register_all(server: "StarChatServer") -> None:
         commands,
         configuration,
         documents,
+        index,
         lifecycle,
         status,
     )
 
-    for feature in (lifecycle, configuration, documents, status, chat, code_actions, commands):
+    features = (lifecycle, configuration, documents, index, status, chat, code_actions, commands)
+    for feature in features:
         feature.register(server)

@@ -2,10 +2,11 @@
 
 `textDocument/didOpen` hands over a document's full text, `didChange` the edits made since
 (incremental sync: a range and its new text, in the negotiated position encoding), and
-`didClose` ends the server's interest. The server never reads a file the editor has not
-opened, so a request about an unopened document is answered with an error, not with
-whatever is on disk. The handlers are synchronous on purpose: a request read right after a
-change must see the new text.
+`didClose` ends the server's interest. A request about an unopened document is answered
+with an error, not with whatever is on disk (only the workspace index, features/index.py,
+reads files, through its own filter; an open document's text stands in for its file there).
+The handlers are synchronous on purpose: a request read right after a change must see the
+new text.
 """
 
 from typing import TYPE_CHECKING
@@ -22,13 +23,16 @@ def register(server: "StarChatServer") -> None:
     @guarded("didOpen", notification=True)
     def did_open(ls: "StarChatServer", params: types.DidOpenTextDocumentParams) -> None:
         ls.documents.open(params.text_document)
+        ls.workspace_index.opened(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     @guarded("didChange", notification=True)
     def did_change(ls: "StarChatServer", params: types.DidChangeTextDocumentParams) -> None:
         ls.documents.change(params)
+        ls.workspace_index.opened(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @guarded("didClose", notification=True)
     def did_close(ls: "StarChatServer", params: types.DidCloseTextDocumentParams) -> None:
         ls.documents.close(params.text_document.uri)
+        ls.workspace_index.closed(params.text_document.uri)

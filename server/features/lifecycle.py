@@ -33,10 +33,12 @@ def register(server: "StarChatServer") -> None:
         ls.stop_reporting = ls.host.subscribe(StatusReporter(ls))
         ls.started = True
         configure_host(ls)
+        ls.workspace_index.start(ls.workspace_roots(), [])
 
     @server.feature(types.SHUTDOWN)
     @guarded("shutdown")
     async def shutdown(ls: "StarChatServer", params: None) -> None:
         ls.stop_reporting()
+        ls.workspace_index.stop()
         if not ls.shared:
             await ls.host.close()

@@ -42,7 +42,8 @@ class StatusReporter:
         self._tasks: set[asyncio.Future[None]] = set()
 
     def on_status(self, health: Health) -> None:
-        self._ls.protocol.notify(methods.STATUS, health_json(health))
+        index = self._ls.workspace_index.status().to_json()
+        self._ls.protocol.notify(methods.STATUS, health_json(health) | {"index": index})
         if health.state == "loading" and self._bar is None:
             self._bar = ProgressBar(self._ls)
             self._shown = self._keep(
@@ -87,4 +88,4 @@ def register(server: "StarChatServer") -> None:
     @server.feature(methods.STATUS)
     @guarded("status")
     def status(ls: "StarChatServer", params: Any) -> dict[str, Any]:
-        return health_json(ls.host.health())
+        return ls.status_json()
