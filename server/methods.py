@@ -20,7 +20,8 @@ CONVERSATION_DELETE = "starchat/conversation/delete"
 
 STATUS = "starchat/status"
 """Request (no params) and notification (server → client on every change):
-`{state: "loading"|"ready"|"error", model, device, message?}`."""
+`{state: "loading"|"ready"|"error", model, device, message?, index}`; `index` is the
+workspace index: `{state: "off"|"indexing"|"ready", files, chunks, capped?}`."""
 
 CONTEXT_TRIMMED = "starchat/contextTrimmed"
 """Notification (server → client): `{conversationId, droppedMessages}` when history was trimmed
