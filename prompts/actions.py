@@ -6,7 +6,7 @@ from typing import Literal
 from starchat.prompts.files import environment
 
 ActionName = Literal["explain", "fix", "writeTests", "addDocstring", "improve"]
-Result = Literal["answer", "replace", "testFile"]
+Result = Literal["answer", "replace", "docstring", "testFile"]
 Kind = Literal["", "quickfix", "refactor.rewrite"]
 """The LSP code-action kind: where editors list the action ("" = no kind: it changes
 nothing in place)."""
@@ -17,9 +17,10 @@ class Action:
     """What a code action is called, which template it renders and what it does with the answer.
 
     `result` is "answer" (show the text), "replace" (the extracted code replaces the target
-    range) or "testFile" (the extracted code goes to a test file beside the source). An
-    action that `needs_diagnostics` is offered only where the editor reports some, carries
-    them and is the preferred fix.
+    range), "docstring" (the answer is a docstring alone, which the server puts in place) or
+    "testFile" (the extracted code goes to a test file beside the source). Every action is
+    offered wherever there is code; one that `uses_diagnostics` carries those the editor
+    reports in the range and is then the preferred fix (its prompt works without them).
     """
 
     name: ActionName
@@ -27,7 +28,7 @@ class Action:
     template: str
     result: Result
     kind: Kind
-    needs_diagnostics: bool = False
+    uses_diagnostics: bool = False
 
 
 ACTIONS: dict[str, Action] = {
@@ -40,14 +41,14 @@ ACTIONS: dict[str, Action] = {
             "actions/fix.jinja",
             "replace",
             "quickfix",
-            needs_diagnostics=True,
+            uses_diagnostics=True,
         ),
         Action("writeTests", "StarChat: Write tests", "actions/tests.jinja", "testFile", ""),
         Action(
             "addDocstring",
             "StarChat: Add docstring",
             "actions/docstring.jinja",
-            "replace",
+            "docstring",
             "refactor.rewrite",
         ),
         Action(

@@ -19,13 +19,16 @@ _ALIASES = {
 }
 
 
-def _canonical(tag: str) -> str:
+def canonical_language(tag: str) -> str:
+    """A fence's language tag (or an LSP language id) under one name: "py" → "python"."""
     tag = tag.strip().split()[0].lower() if tag.strip() else ""
     return _ALIASES.get(tag, tag)
 
 
 def code_blocks(answer: str) -> list[tuple[str, str]]:
-    """Every fenced block as (language tag, code); an unterminated last block runs to the end."""
+    """Every fenced block as (language tag, code); an unterminated last block runs to the end.
+    Windows line endings are read as line ends."""
+    answer = answer.replace("\r\n", "\n").replace("\r", "\n")
     blocks: list[tuple[str, str]] = []
     pos = 0
     while match := _FENCE.search(answer, pos):
@@ -35,7 +38,7 @@ def code_blocks(answer: str) -> list[tuple[str, str]]:
         end = closer.search(answer, body_start)
         body = answer[body_start : end.start() if end else len(answer)]
         body = textwrap.dedent(body) if match["indent"] else body
-        blocks.append((_canonical(match["info"]), body.rstrip("\n")))
+        blocks.append((canonical_language(match["info"]), body.rstrip("\n")))
         if end is None:
             break
         pos = end.end()
@@ -50,7 +53,7 @@ def extract_code(answer: str, language: str | None = None) -> str | None:
     """
     blocks = [(tag, code) for tag, code in code_blocks(answer) if code.strip()]
     if blocks:
-        wanted = _canonical(language) if language else ""
+        wanted = canonical_language(language) if language else ""
         matching = [code for tag, code in blocks if tag in (wanted, "")]
         return max(matching or [code for _, code in blocks], key=len)
     return None

@@ -11,7 +11,8 @@ the only copy of each document (pygls' workspace would hold a second).
 import bisect
 import re
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from lsprotocol import types
@@ -34,6 +35,24 @@ class Span:
     @property
     def empty(self) -> bool:
         return self.start == self.end
+
+
+@dataclass
+class Tracked:
+    """A span followed through the editor's changes while the model writes about it: a
+    change before it shifts it, one after it leaves it, one that touches it loses it."""
+
+    span: Span
+    lost: bool = False
+
+    def follow(self, changed: Span, inserted: int) -> None:
+        if self.lost:
+            return
+        if changed.end <= self.span.start:
+            shift = inserted - (changed.end - changed.start)
+            self.span = Span(self.span.start + shift, self.span.end + shift)
+        elif changed.start < self.span.end:
+            self.lost = True
 
 
 def _utf16(char: str) -> int:
@@ -178,6 +197,7 @@ class Document:
     diagnostics: list[types.Diagnostic] = field(default_factory=list)
     """Diagnostics the editor showed with this version (carried by codeAction requests)."""
     _index: LineIndex | None = field(default=None, repr=False, compare=False)
+    _tracked: list[Tracked] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def index(self) -> LineIndex:
@@ -252,9 +272,29 @@ class Document:
         if isinstance(change, types.TextDocumentContentChangePartial):
             span = self.span(change.range, strict=False)
             self.text = self.text[: span.start] + change.text + self.text[span.end :]
+            for tracked in self._tracked:
+                tracked.follow(span, len(change.text))
         else:
+            if change.text != self.text:
+                self.lose_tracked()
             self.text = change.text
         self._index = None  # it holds the old text
+
+    @contextmanager
+    def track(self, span: Span) -> Iterator[Tracked]:
+        """Follow `span` through the changes made while the block runs."""
+        tracked = Tracked(span)
+        self._tracked.append(tracked)
+        try:
+            yield tracked
+        finally:
+            self._tracked.remove(tracked)
+
+    def lose_tracked(self) -> None:
+        """Every span followed is gone (the whole text was replaced, or the editor closed
+        the document)."""
+        for tracked in self._tracked:
+            tracked.lost = True
 
 
 def _show(position: types.Position) -> str:
@@ -269,6 +309,9 @@ class DocumentStore:
         self._documents: dict[str, Document] = {}
 
     def open(self, item: types.TextDocumentItem) -> None:
+        previous = self._documents.get(item.uri)
+        if previous is not None:
+            previous.lose_tracked()
         self._documents[item.uri] = Document(
             item.uri, item.text, item.version, item.language_id, self.encoding
         )
@@ -281,7 +324,9 @@ class DocumentStore:
         document.diagnostics = []
 
     def close(self, uri: str) -> None:
-        self._documents.pop(uri, None)
+        document = self._documents.pop(uri, None)
+        if document is not None:
+            document.lose_tracked()
 
     def clear(self) -> None:
         """Forget every document (the client has gone)."""

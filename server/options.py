@@ -8,7 +8,8 @@ previous value and still applies the valid ones. Keys the server does not know (
 client-side `starchat.server.*`, `starchat.trace.*`) are ignored and logged.
 
 Defaults match the VS Code extension's `package.json` (a test compares them): empty strings
-and 0 mean "the built-in default" there, so they do here.
+and 0 mean "the built-in default" there, so they do here. A dotted setting
+(`starchat.edits.preview`) is one key, `edits.preview`, sent flat or nested.
 
 A shared (TCP) server locks the settings that choose what runs and where prompts go
 (`OPERATOR_SETTINGS`): a client's value for one of them is refused by name, never applied,
@@ -65,6 +66,8 @@ class Options(BaseModel):
     """A named prompt from `prompts/system/` or the text itself; "" = technical-assistant."""
     context_tokens: int = Field(default=0, ge=0)
     """Token budget for prompt plus answer; 0 = the model's context window."""
+    edits_preview: bool = Field(default=True, alias="edits.preview")
+    """Ask the editor to show each rewrite as a diff to accept or discard, where it can."""
 
     @field_validator("device")
     @classmethod
@@ -153,7 +156,7 @@ def apply_settings(
     values = current.model_dump(by_alias=True)
     defaults = Options().model_dump(by_alias=True)
     update = OptionsUpdate(current)
-    for key, value in raw.items():
+    for key, value in _flattened(raw).items():
         name = _NAMES.get(str(key))
         if key in _CREDENTIALS:
             continue
@@ -173,6 +176,18 @@ def apply_settings(
         values = candidate
     update.options = Options.model_validate(values)
     return update
+
+
+def _flattened(raw: dict[Any, Any]) -> dict[Any, Any]:
+    """Dotted settings sent nested (`{"edits": {"preview": false}}`, as VS Code's
+    `workspace/configuration` answers) under their dotted names (`edits.preview`)."""
+    flat: dict[Any, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and any(n.startswith(f"{key}.") for n in _NAMES):
+            flat.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
 
 
 def _describe(name: str, value: Any, error: ValidationError) -> str:

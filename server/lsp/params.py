@@ -68,7 +68,11 @@ class DeleteConversationParams(_Params):
 
 
 class CommandArguments(EditorLocation):
-    """The single argument of every `starchat.<action>` command."""
+    """The single argument of every `starchat.<action>` command: where, and optionally the
+    conversation to continue and the token to stream the answer to."""
+
+    conversation_id: str | None = None
+    partial_result_token: int | str | None = None
 
 
 Model = TypeVar("Model", bound=_Params)

@@ -21,18 +21,24 @@ def offset(text: str, position: types.Position, encoding: str) -> int:
     return before + column(lines[position.line], position.character, encoding)
 
 
-def apply(text: str, edit: types.TextEdit, encoding: str = "utf-16") -> str:
+def apply(
+    text: str, edit: types.TextEdit | types.AnnotatedTextEdit, encoding: str = "utf-16"
+) -> str:
     start = offset(text, edit.range.start, encoding)
     end = offset(text, edit.range.end, encoding)
     return text[:start] + edit.new_text + text[end:]
 
 
-def text_edits(edit: types.WorkspaceEdit, uri: str) -> list[types.TextEdit]:
-    """The text edits `edit` makes to `uri`, whichever form it takes."""
+def text_edits(
+    edit: types.WorkspaceEdit, uri: str
+) -> list[types.TextEdit | types.AnnotatedTextEdit]:
+    """The text edits `edit` makes to `uri`, whichever form it takes (annotated or not)."""
     if edit.changes:
         return list(edit.changes.get(uri, []))
-    found: list[types.TextEdit] = []
+    found: list[types.TextEdit | types.AnnotatedTextEdit] = []
     for change in edit.document_changes or []:
         if isinstance(change, types.TextDocumentEdit) and change.text_document.uri == uri:
-            found += [e for e in change.edits if isinstance(e, types.TextEdit)]
+            found += [
+                e for e in change.edits if isinstance(e, types.TextEdit | types.AnnotatedTextEdit)
+            ]
     return found

@@ -149,7 +149,9 @@ async def test_write_tests_writes_beside_a_file_in_the_workspace(
     uri = (workspace / "pkg" / "calc.py").as_uri()
     server.open(uri, CODE)
     seen = len(server.messages)
-    scripted_openai.answer("```python\ndef test_f():\n    assert f(1) == 2\n```")
+    scripted_openai.answer(
+        "```python\nfrom pkg.calc import f\n\n\ndef test_f():\n    assert f(1) == 2\n```"
+    )
     reply = await server.response(write_tests(server, uri))
     assert reply["result"]["applied"] is False  # this test's editor declines every edit
     edit = next(m for m in server.messages[seen:] if m.get("method") == "workspace/applyEdit")

@@ -2,7 +2,6 @@
 answered by a scripted OpenAI-compatible endpoint (the server's openai engine is real), and
 checked down to the exact edit the editor receives."""
 
-import asyncio
 import subprocess
 import sys
 import textwrap
@@ -114,7 +113,13 @@ async def test_fix_replaces_the_enclosing_function_with_the_answers_code(
     client.edits.clear()
     result = await run(client, fix, token="fix-progress")
 
-    assert result == {"applied": True, "text": result["text"]}
+    assert result["applied"] is True and set(result) == {
+        "applied",
+        "text",
+        "conversationId",
+        "usage",
+    }
+    assert result["usage"]["finishReason"] == "stop"
     prompt = scripted_openai.last_user_message()
     assert "- line 13: undefined name 'value' (pyflakes)" in prompt
     assert "def mean(self, values):" in prompt and "def area" not in prompt
@@ -123,6 +128,10 @@ async def test_fix_replaces_the_enclosing_function_with_the_answers_code(
     change = params.edit.document_changes[0]
     assert change.text_document.version == 1  # versioned: the editor rejects a stale edit
     (edit,) = text_edits(params.edit, STATS)
+    # VS Code shows it as a diff to apply or discard before anything changes
+    assert isinstance(edit, types.AnnotatedTextEdit)
+    annotation = params.edit.change_annotations[edit.annotation_id]
+    assert annotation.label == "StarChat: Fix" and annotation.needs_confirmation is True
     assert edit.range == types.Range(types.Position(8, 0), types.Position(12, 33))
     assert apply(STATS_TEXT, edit) == STATS_TEXT.replace("len(value)", "len(values)")
     reports = client.progress_reports["fix-progress"]
@@ -132,12 +141,14 @@ async def test_fix_replaces_the_enclosing_function_with_the_answers_code(
     )
 
 
-async def test_fix_is_offered_only_for_diagnostics_and_only_filters_kinds(
+async def test_fix_is_offered_without_diagnostics_and_only_filters_kinds(
     client: StarChatClient,
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
     plain = await offered(client, STATS, cursor(4, 8), [])
-    assert "starchat.fix" not in plain
+    fix = plain["starchat.fix"]
+    assert fix.diagnostics is None and not fix.is_preferred
+    assert "diagnostics" not in fix.command.arguments[0]
     actions = await client.text_document_code_action_async(
         types.CodeActionParams(
             types.TextDocumentIdentifier(STATS),
@@ -155,13 +166,11 @@ async def test_add_docstring_matches_the_methods_indentation(
     client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
-    scripted_openai.answer(
-        '```python\ndef mean(self, values):\n    """The average of `values`."""\n    total = 0\n'
-        "    for v in values:\n        total += v\n    return total / len(value)\n```"
-    )
+    scripted_openai.answer('```python\n"""The average of `values`."""\n```')
     actions = await offered(client, STATS, cursor(9, 4), [])
     client.edits.clear()
     assert (await run(client, actions["starchat.addDocstring"]))["applied"] is True
+    assert "docstring alone" in scripted_openai.last_user_message()
     (edit,) = text_edits(client.edits[0].edit, STATS)
     assert apply(STATS_TEXT, edit) == STATS_TEXT.replace(
         "def mean(self, values):\n",
@@ -224,7 +233,8 @@ async def test_write_tests_creates_the_test_file_then_appends(
     )
     scripted_openai.answer(tests)
     client.edits.clear()
-    assert (await run(client, actions["starchat.writeTests"]))["applied"] is True
+    first = await run(client, actions["starchat.writeTests"])
+    assert first["applied"] is True
     prompt = scripted_openai.last_user_message()
     assert "imports the code from `pkg.stats`" in prompt and "with pytest" in prompt
     test_uri = f"{WORKSPACE}/pkg/test_stats.py"
@@ -235,14 +245,21 @@ async def test_write_tests_creates_the_test_file_then_appends(
         == "from pkg.stats import area\n\n\ndef test_area():\n    assert area(0) == 0\n"
     )
 
-    existing = "import pytest\n"
+    assert first["testUri"] == test_uri and "pkg/test_stats.py" in first["message"]
+    assert client.shown_documents[-1].uri == test_uri  # the editor opens it
+
+    existing = "import pytest\nfrom pkg.stats import area\n"
     open_document(client, test_uri, existing, version=3)
-    scripted_openai.answer("```python\ndef test_area_one():\n    assert area(1) > 3\n```")
+    scripted_openai.answer(
+        "```python\nimport pytest\nfrom pkg.stats import area, Summary\n\n\n"
+        "def test_area_one():\n    assert area(1) > 3\n```"
+    )
     assert (await run(client, actions["starchat.writeTests"]))["applied"] is True
     (append,) = client.edits[1].edit.document_changes
     assert append.text_document.version == 3
-    assert apply(existing, append.edits[0]) == (
-        "import pytest\n\n\ndef test_area_one():\n    assert area(1) > 3\n"
+    assert apply(existing, append.edits[0]) == (  # no import twice
+        "import pytest\nfrom pkg.stats import area\n\n\nfrom pkg.stats import Summary\n\n\n"
+        "def test_area_one():\n    assert area(1) > 3\n"
     )
 
 
@@ -283,38 +300,20 @@ async def test_answer_without_code_changes_nothing_and_says_why(
     assert "held no code block" in client.messages[-1].message
 
 
-async def test_no_edit_when_the_document_changed_meanwhile(
-    client: StarChatClient, scripted_openai: OpenAIStub
-) -> None:
-    open_document(client, STATS, STATS_TEXT, version=1)
-    actions = await offered(client, STATS, cursor(4, 8), [])
-    scripted_openai.answer("```python\ndef area(r):\n    return math.pi * r * r\n```", delay=0.5)
-    client.edits.clear()
-    running = asyncio.ensure_future(run(client, actions["starchat.improve"]))
-    await asyncio.sleep(0.2)
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            types.VersionedTextDocumentIdentifier(version=2, uri=STATS),
-            [types.TextDocumentContentChangePartial(cursor(0, 0), "# edited\n")],
-        )
-    )
-    result = await running
-    assert result["applied"] is False and "document changed" in result["message"]
-    assert client.edits == []
-
-
-async def test_an_edit_the_editor_refuses_is_reported(
+async def test_an_edit_discarded_in_the_preview_is_reported_without_a_warning(
     client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     open_document(client, STATS, STATS_TEXT)
     actions = await offered(client, STATS, cursor(4, 8), [])
     scripted_openai.answer("```python\ndef area(r):\n    return math.pi * r * r\n```")
     client.apply_edits = False
+    client.messages.clear()
     try:
         result = await run(client, actions["starchat.improve"])
     finally:
         client.apply_edits = True
-    assert result["applied"] is False and "did not apply" in result["message"]
+    assert result["applied"] is False and "discarded" in result["message"]
+    assert "rejected" not in result and client.messages == []
 
 
 async def test_starchat_prompt_prints_what_the_server_sends(
@@ -379,8 +378,11 @@ async def test_utf8_positions_and_plain_edits(
     assert edit.range == selection
     assert apply(text, edit, "utf-8") == text.replace("add(1, 2)", "add(2, 1)")
 
-    scripted_openai.answer("```python\ndef test_add():\n    assert add(1, 2) == 3\n```")
+    tests = "from pkg.labels import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    scripted_openai.answer(f"```python\n{tests}```")
+    client.messages.clear()
     assert (await run(client, actions["starchat.writeTests"]))["applied"] is True
     (insert,) = client.edits[1].edit.changes[f"{WORKSPACE}/pkg/test_labels.py"]
-    assert insert.new_text == "def test_add():\n    assert add(1, 2) == 3\n"
+    assert insert.new_text == tests
+    assert "pkg/test_labels.py" in client.messages[-1].message  # no showDocument: told
     assert client.progress_reports == {}
