@@ -60,8 +60,13 @@ class Sampling:
 @dataclass(frozen=True)
 class GenerationRequest:
     messages: list[Message]
+    """The dialogue, ending with the user turn the answer is for."""
     sampling: Sampling = field(default_factory=Sampling)
     seed: int | None = None
+    prefix: str = ""
+    """The start of the answer, already written (assistant prefill): the model sees it as the
+    beginning of its own turn and goes on from there. Chunks hold only the new text; the
+    prompt's tokens include the prefix. Used to resume an answer cut by the answer limit."""
 
 
 @dataclass(frozen=True)
@@ -141,11 +146,11 @@ class Engine(Protocol):
     async def load(self) -> None:
         """Load the model; safe to call again (a no-op once ready)."""
 
-    def count_tokens(self, messages: list[Message]) -> int:
-        """Tokens of the prompt that `messages` render to."""
+    def count_tokens(self, messages: list[Message], prefix: str = "") -> int:
+        """Tokens of the prompt that `messages` (and the answer's `prefix`) render to."""
 
-    def render_prompt(self, messages: list[Message]) -> str:
-        """The exact prompt text the model would receive."""
+    def render_prompt(self, messages: list[Message], prefix: str = "") -> str:
+        """The exact prompt the model would receive, the answer's `prefix` included."""
 
     def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk | Usage, None]:
         """The answer to exactly `request.messages` (fitting them to the window is the

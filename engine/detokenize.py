@@ -14,11 +14,13 @@ _MAX_HELD = 4
 
 
 class IncrementalDetokenizer:
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, context: list[int] | None = None) -> None:
+        """`context`: tokens already shown (the end of a continued answer), decoded with the
+        first new ones but never emitted."""
         self._tokenizer = tokenizer
-        self._ids: list[int] = []
+        self._ids: list[int] = list(context or [])
         self._prefix = 0
-        self._read = 0
+        self._read = len(self._ids)
 
     def _decode(self, ids: list[int]) -> str:
         return str(self._tokenizer.decode(ids, skip_special_tokens=True))

@@ -28,11 +28,15 @@ from starchat.engine.base import (
 from starchat.engine.sampling import DEFAULT_MAX_NEW_TOKENS, STARCHAT_SAMPLING, merged
 from starchat.engine.settings import EngineSettings
 from starchat.prompts import Message
+from starchat.prompts.files import read_text
 
 logger = logging.getLogger(__name__)
 
 _CHARS_PER_TOKEN = 3.5
 _DEFAULT_URL = "http://127.0.0.1:8000/v1"
+_PREFILL = {"continue_final_message": True, "add_generation_prompt": False}
+"""vLLM's and TGI's extra fields for an answer that starts with the request's last message
+(assistant prefill): the template renders it open, with no end of turn after it."""
 
 
 class OpenAIEngine:
@@ -55,7 +59,8 @@ class OpenAIEngine:
         )
         self._context_window = settings.context_tokens or 8192
         self._health = Health("loading", self._model or "(served model)", self._shown)
-        self._accepts_top_k = True
+        self._refused: set[str] = set()
+        """Extra fields (`top_k`, the prefill fields) this endpoint answered 400 to."""
 
     @property
     def context_window(self) -> int:
@@ -92,18 +97,20 @@ class OpenAIEngine:
             self._model = str(served[0])
         self._health = Health("ready", self._model, self._shown)
 
-    def count_tokens(self, messages: list[Message]) -> int:
-        return int(sum(len(m["content"]) + 8 for m in messages) / _CHARS_PER_TOKEN) + 1
+    def count_tokens(self, messages: list[Message], prefix: str = "") -> int:
+        chars = sum(len(m["content"]) + 8 for m in messages) + len(prefix)
+        return int(chars / _CHARS_PER_TOKEN) + 1
 
-    def render_prompt(self, messages: list[Message]) -> str:
+    def render_prompt(self, messages: list[Message], prefix: str = "") -> str:
         """The request body: the serving engine applies the model's own template."""
-        return json.dumps({"model": self._model, "messages": messages}, indent=2)
+        body: dict[str, Any] = {"model": self._model, "messages": _with_prefix(messages, prefix)}
+        return json.dumps(body | (_PREFILL if prefix else {}), indent=2)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk | Usage, None]:
         await self.load()
         started = time.perf_counter()
         messages = request.messages
-        estimate = self.count_tokens(messages)
+        estimate = self.count_tokens(messages, request.prefix)
         room = self._context_window - estimate
         if room < 1:
             raise PromptTooLongError(
@@ -146,19 +153,27 @@ class OpenAIEngine:
         )
 
     async def _open(self, body: dict[str, Any]) -> httpx.Response:
-        """The streaming response; an endpoint that rejects `top_k` (OpenAI's own API) is
-        asked again without it, and from then on never sent it."""
-        if not self._accepts_top_k:
-            body.pop("top_k", None)
+        """The streaming response. An extra field the endpoint refuses (OpenAI's own API
+        refuses them all) is left out, then and from then on: `top_k` by sampling without
+        it, the prefill fields by asking for the rest of the answer in a message."""
+        body = _without(body, self._refused)
         request = self._client.build_request("POST", f"{self._base}/chat/completions", json=body)
         response = await self._client.send(request, stream=True)
         if response.status_code < 400:
             return response
         text = (await response.aread()).decode("utf-8", "replace")
         await response.aclose()
-        if response.status_code == 400 and "top_k" in body and "top_k" in text:
-            self._accepts_top_k = False
-            logger.warning("%s does not accept top_k; sampling without it", self._shown)
+        refused = _refused_field(response.status_code, body, text)
+        if refused is not None:
+            self._refused.add(refused)
+            logger.warning(
+                "%s does not accept %s; %s",
+                self._shown,
+                refused,
+                "sampling without it"
+                if refused == "top_k"
+                else "a cut answer is continued by asking for the rest in a message",
+            )
             return await self._open(body)
         error_type = BadRequestError if response.status_code < 500 else EngineError
         raise error_type(
@@ -187,7 +202,7 @@ def _request_body(
     sampling = merged(request.sampling, STARCHAT_SAMPLING)
     body: dict[str, Any] = {
         "model": model,
-        "messages": messages,
+        "messages": _with_prefix(messages, request.prefix),
         "stream": True,
         "stream_options": {"include_usage": True},
         "max_tokens": max_tokens,
@@ -199,6 +214,31 @@ def _request_body(
             body["top_k"] = request.sampling.top_k
     if request.seed is not None:
         body["seed"] = request.seed
+    if request.prefix:
+        body |= _PREFILL
+    return body
+
+
+def _with_prefix(messages: list[Message], prefix: str) -> list[Message]:
+    return [*messages, {"role": "assistant", "content": prefix}] if prefix else messages
+
+
+def _refused_field(status: int, body: dict[str, Any], error: str) -> str | None:
+    """The extra field a 400 (vLLM, OpenAI) or 422 (TGI) answer names, if the body has it."""
+    if status not in (400, 422):
+        return None
+    return next((f for f in ("top_k", *_PREFILL) if f in body and f in error), None)
+
+
+def _without(body: dict[str, Any], refused: set[str]) -> dict[str, Any]:
+    """`body` less the extra fields the endpoint refused. Without prefill, the answer so far
+    stays the last assistant message and a user message asks for the rest of it."""
+    if "top_k" in refused:
+        body = {k: v for k, v in body.items() if k != "top_k"}
+    if "continue_final_message" in body and refused & _PREFILL.keys():
+        body = {k: v for k, v in body.items() if k not in _PREFILL}
+        resume: Message = {"role": "user", "content": read_text("continue.txt").strip()}
+        body["messages"] = [*body["messages"], resume]
     return body
 
 

@@ -199,7 +199,9 @@ class TransformersEngine:
         if self._tokenizer is None:
             raise ModelLoadError(f"{self._label} is not loaded ({self._health.state})")
 
-    def render_prompt(self, messages: list[Message]) -> str:
+    def render_prompt(self, messages: list[Message], prefix: str = "") -> str:
+        """The chat template's prompt, which ends where the answer starts, then `prefix`: the
+        answer so far is the start of the model's own turn, not a message of its own."""
         self._require_loaded()
         rendered = within_deadline(
             _TEMPLATE_DEADLINE_S,
@@ -208,20 +210,20 @@ class TransformersEngine:
             ),
             f"{self._label}'s chat template",
         )
-        return str(rendered)
+        return str(rendered) + prefix
 
-    def _encode(self, messages: list[Message]) -> list[int]:
+    def _encode(self, messages: list[Message], prefix: str = "") -> list[int]:
         # The template already writes every special token the model needs.
-        ids = self._tokenizer(self.render_prompt(messages), add_special_tokens=False)
+        ids = self._tokenizer(self.render_prompt(messages, prefix), add_special_tokens=False)
         return list(ids["input_ids"])
 
-    def count_tokens(self, messages: list[Message]) -> int:
-        return len(self._encode(messages))
+    def count_tokens(self, messages: list[Message], prefix: str = "") -> int:
+        return len(self._encode(messages, prefix))
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk | Usage, None]:
         await self.load()
         started = time.perf_counter()
-        prompt_ids = await asyncio.to_thread(self._encode, request.messages)
+        prompt_ids = await asyncio.to_thread(self._encode, request.messages, request.prefix)
         room = self._context_window - len(prompt_ids)
         if room < 1:
             raise PromptTooLongError(
@@ -244,7 +246,9 @@ class TransformersEngine:
             daemon=True,
         )
         worker.start()
-        detok = IncrementalDetokenizer(self._tokenizer)
+        # A continued answer's last tokens are decoded with the new ones, so that a tokenizer
+        # whose pieces carry their leading space (SentencePiece) does not lose it at the seam.
+        detok = IncrementalDetokenizer(self._tokenizer, prompt_ids[-4:] if request.prefix else [])
         generated = 0
         first: float | None = None
         last = started

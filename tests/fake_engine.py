@@ -57,11 +57,12 @@ class FakeEngine:
             raise failure
         self.state = Health("ready", self.name, "fake")
 
-    def count_tokens(self, messages: list[Message]) -> int:
-        return sum(len(m["content"].split()) + 2 for m in messages)
+    def count_tokens(self, messages: list[Message], prefix: str = "") -> int:
+        return sum(len(m["content"].split()) + 2 for m in messages) + len(prefix.split())
 
-    def render_prompt(self, messages: list[Message]) -> str:
-        return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+    def render_prompt(self, messages: list[Message], prefix: str = "") -> str:
+        turns = [f"{m['role']}: {m['content']}" for m in messages]
+        return "\n".join([*turns, f"assistant: {prefix}"] if prefix else turns)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk | Usage, None]:
         self.requests.append(request)
@@ -70,7 +71,9 @@ class FakeEngine:
         for word in words:
             await asyncio.sleep(0)
             yield Chunk(word)
-        yield Usage(self.count_tokens(request.messages), len(words), None, None, "stop")
+        yield Usage(
+            self.count_tokens(request.messages, request.prefix), len(words), None, None, "stop"
+        )
 
     async def close(self) -> None:
         self.log.append(f"close {self.name}")

@@ -7,8 +7,10 @@ vLLM or TGI send it. Speaks `GET /v1/models` and `POST /v1/chat/completions`, st
 
 Each reply is, in order of preference: the next one queued with `answer()`, `decide(messages)`,
 or "OK.". A reply that is an `int` is an HTTP error status with an OpenAI-style error body;
-after `fail_after` requests every one gets 500, like a server going down. Requests are
-recorded; a client that hangs up mid-stream is counted in `disconnects`.
+after `fail_after` requests every one gets 500, like a server going down. With `cut`, a
+reply longer than the request's `max_tokens` (a token is four characters here) is cut there
+and ends with `finish_reason: "length"`, as a real server's would. Requests are recorded; a
+client that hangs up mid-stream is counted in `disconnects`.
 """
 
 import json
@@ -32,6 +34,7 @@ class OpenAIStub:
         chunk_delay: float = 0.0,
         fail_after: int | None = None,
         rejects: frozenset[str] = frozenset(),
+        cut: bool = False,
     ) -> None:
         self.decide = decide
         self.model = model
@@ -39,6 +42,7 @@ class OpenAIStub:
         self.fail_after = fail_after
         self.rejects = rejects
         """Request fields answered with 400, as OpenAI's own API answers fields it lacks."""
+        self.cut = cut
         self.requests: list[dict[str, Any]] = []
         """The body of every chat-completion request, in order."""
         self.disconnects = 0
@@ -115,6 +119,9 @@ class OpenAIStub:
                     self._json(reply, {"error": error})
                     return
                 pieces = [reply[i : i + 4] for i in range(0, len(reply), 4)]
+                finish = "stop"
+                if stub.cut and len(pieces) > request.get("max_tokens", len(pieces)):
+                    pieces, finish = pieces[: request["max_tokens"]], "length"
                 usage = {"prompt_tokens": 10, "completion_tokens": len(pieces)}
                 if not request.get("stream"):
                     message = {"role": "assistant", "content": reply}
@@ -133,7 +140,7 @@ class OpenAIStub:
                             {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                         )
                         time.sleep(stub.chunk_delay)
-                    self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                    self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
                     self._event({"choices": [], "usage": usage})
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()

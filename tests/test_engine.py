@@ -192,3 +192,29 @@ async def test_a_hub_id_without_a_network_asks_once_and_says_so(
         await engine.load()
     listener.close()
     assert attempts == 1
+
+
+async def test_a_prefix_is_the_start_of_the_models_own_turn(tiny_model_dir: Path) -> None:
+    """Resuming a cut answer: the model is given its unfinished answer right after the
+    assistant header (no end of turn, no new message) and only the new text comes back."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    prefix = "\ndef add(a, b):\n    return"
+    engine = create_engine(EngineSettings(model=str(tiny_model_dir)))
+    request = GenerationRequest(
+        QUESTION, Sampling(max_new_tokens=12, temperature=0.0), None, prefix
+    )
+    chunks, usage = await _collect(engine, request)
+    prompt = engine.render_prompt(QUESTION, prefix)
+    assert prompt == engine.render_prompt(QUESTION) + prefix
+    assert prompt.endswith("<|assistant|>" + prefix)
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=12, do_sample=False, eos_token_id=[])
+    expected = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+    assert usage.prompt_tokens == ids.shape[1] == engine.count_tokens(QUESTION, prefix)
+    assert "".join(chunks) == expected != ""

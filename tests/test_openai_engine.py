@@ -100,3 +100,44 @@ async def test_an_endpoint_without_top_k_is_asked_again_without_it(
     assert first.text == second.text == "OK."
     assert ["top_k" in r for r in stub.requests] == [True, False, False]
     assert "does not accept top_k" in caplog.text
+
+
+PARTIAL = "Use `sorted(items)`; it ret"
+
+
+async def test_a_prefix_is_sent_as_the_open_start_of_the_answer() -> None:
+    """vLLM and TGI continue the last assistant message when asked to: the model goes on
+    from its unfinished answer instead of starting a new one."""
+    with OpenAIStub() as stub:
+        stub.answer("urns a new list.")
+        engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
+        answer = await collect(engine.generate(GenerationRequest(QUESTION, prefix=PARTIAL)))
+        await collect(engine.generate(GenerationRequest(QUESTION)))
+        await engine.close()
+    assert answer.text == "urns a new list."  # only the new text
+    resumed, plain = stub.requests
+    assert resumed["messages"] == [*QUESTION, {"role": "assistant", "content": PARTIAL}]
+    assert resumed["continue_final_message"] is True
+    assert resumed["add_generation_prompt"] is False
+    assert plain["messages"] == QUESTION
+    assert "continue_final_message" not in plain and "add_generation_prompt" not in plain
+
+
+async def test_an_endpoint_without_prefill_is_asked_for_the_rest_in_a_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with OpenAIStub(rejects=frozenset({"continue_final_message"})) as stub:
+        engine = create_engine(EngineSettings(backend="openai", backend_url=stub.url))
+        first = await collect(engine.generate(GenerationRequest(QUESTION, prefix=PARTIAL)))
+        second = await collect(engine.generate(GenerationRequest(QUESTION, prefix=PARTIAL)))
+        await engine.close()
+    assert first.text == second.text == "OK."
+    assert ["continue_final_message" in r for r in stub.requests] == [True, False, False]
+    for retried in stub.requests[1:]:
+        *dialogue, asked = retried["messages"]
+        assert dialogue == [*QUESTION, {"role": "assistant", "content": PARTIAL}]
+        assert (
+            asked["role"] == "user" and "Continue it exactly where it stopped" in asked["content"]
+        )
+        assert "add_generation_prompt" not in retried
+    assert "does not accept continue_final_message" in caplog.text
