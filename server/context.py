@@ -6,8 +6,10 @@ it takes a token-counting function and a budget instead of an engine, so it is t
 without a model.
 """
 
+import itertools
 import os
 import posixpath
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from urllib.parse import unquote, urlparse
@@ -21,6 +23,9 @@ from starchat.server.targets import Target, target
 MAX_CHARS_PER_TOKEN = 16
 """Code tokenizers average 3–4 characters per token and rarely reach 16, so text longer than
 budget × 16 characters is cut before it is measured (measuring megabytes would be slow)."""
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""Line breaks as LSP counts lines (a cursor's line is in these)."""
 
 _EXTENSIONS = {
     ".html": "html",
@@ -96,11 +101,16 @@ def diagnostics_in(
 
 
 def build_user_message(
-    message: str, context: ActionSlots | None, count: Callable[[str], int], budget: int
+    message: str,
+    context: ActionSlots | None,
+    count: Callable[[str], int],
+    budget: int,
+    cursor_line: int = 0,
 ) -> str:
     """The user turn: the message, then the editor context with as much of its code as keeps
-    `count(turn)` (the prompt's tokens with this turn) within `budget` — whole lines from the
-    top, and a note saying how many were left out."""
+    `count(turn)` (the prompt's tokens with this turn) within `budget` — whole lines around
+    line `cursor_line` of the code (by default from the top), and notes saying how many were
+    left out above and below."""
     if context is None:
         return message
 
@@ -108,30 +118,51 @@ def build_user_message(
         return render_template("context.jinja", replace(context, code=code), message=message)
 
     code = fit_code(
-        context.code, lambda code: count(render(code)) <= budget, budget * MAX_CHARS_PER_TOKEN
+        context.code,
+        lambda code: count(render(code)) <= budget,
+        budget * MAX_CHARS_PER_TOKEN,
+        cursor_line,
     )
     return render(code)
 
 
-def fit_code(code: str, fits: Callable[[str], bool], max_chars: int) -> str:
-    """The longest run of whole lines from the top of `code` that `fits`, with a note when
-    cut. Text beyond `max_chars` is never measured: it could not fit."""
+def fit_code(code: str, fits: Callable[[str], bool], max_chars: int, centre: int = 0) -> str:
+    """The longest run of whole lines of `code` around line `centre` that `fits`: as many
+    lines above that line as below it, then, where one side runs out, more on the other
+    (`centre` 0: from the top). A note above and one below say how many lines were left
+    out. Text beyond `max_chars` is never measured: it could not fit."""
     if len(code) <= max_chars and fits(code):
         return code
-    lines = code.splitlines()
-    high, used = 0, 0
-    while high < len(lines) and used + len(lines[high]) + 1 <= max_chars:
-        used += len(lines[high]) + 1
-        high += 1
+    lines = _LINE_BREAK.split(code)
+    centre = min(max(centre, 0), len(lines) - 1)
+    offsets = [0, *itertools.accumulate(len(line) + 1 for line in lines)]
 
-    def cut(keep: int) -> str:
-        return "\n".join([*lines[:keep], f"… ({len(lines) - keep} more lines not shown)"])
+    def window(size: int) -> tuple[int, int]:
+        # Windows grow by one line at a time and hold every smaller one: sizes bisect.
+        start = max(0, min(centre - size // 2, len(lines) - size))
+        return start, start + size
 
+    def cut(size: int) -> str:
+        start, end = window(size)
+        above = [f"… ({start} lines above not shown)"] if start else []
+        below = [f"… ({len(lines) - end} more lines not shown)"] if end < len(lines) else []
+        return "\n".join([*above, *lines[start:end], *below])
+
+    def short_enough(size: int) -> bool:
+        start, end = window(size)
+        return offsets[end] - offsets[start] <= max_chars
+
+    return cut(_largest(lambda size: fits(cut(size)), _largest(short_enough, len(lines))))
+
+
+def _largest(ok: Callable[[int], bool], high: int) -> int:
+    """The largest n in 0..high with ok(n), for an `ok` that holds up to some n and not after
+    (0 when none does)."""
     low = 0
     while low < high:
         middle = (low + high + 1) // 2
-        if fits(cut(middle)):
+        if ok(middle):
             low = middle
         else:
             high = middle - 1
-    return cut(low)
+    return low

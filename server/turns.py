@@ -7,6 +7,10 @@ code) and then the history get the rest, the code cut first, the oldest turns dr
 Fitting renders the prompt many times, so it runs off the event loop. Stopping (a cancelled
 request, a closed connection) closes the engine's stream, which ends decoding at the next
 token; what was streamed so far is kept in the conversation, because the user saw it.
+
+An answer cut by the limit is resumed by a turn without a new question: the model is given
+the question again and its own unfinished answer as the start of its turn (assistant
+prefill), so it goes on where it stopped; the conversation keeps the joined answer.
 """
 
 import asyncio
@@ -55,6 +59,8 @@ class Turn:
     dropped: int
     """Old messages left out (and forgotten) to fit the window."""
     max_new_tokens: int
+    prefix: str = ""
+    """The answer being resumed (the start of the model's turn); empty for a new question."""
 
 
 def plan_turn(
@@ -70,6 +76,14 @@ def plan_turn(
     fitted = conversation.prompt(system, user, engine.count_tokens, budget.prompt)
     answer = min(budget.answer, budget.window - fitted.tokens)
     return Turn(user, fitted.messages, fitted.dropped, answer)
+
+
+def plan_resume(engine: Engine, conversation: Conversation, system: str, budget: Budget) -> Turn:
+    """The prompt that resumes the last answer in `conversation`, cut by the answer limit:
+    its question, then the answer so far as the start of the model's turn."""
+    fitted, prefix = conversation.resume(system, engine.count_tokens, budget.prompt)
+    answer = min(budget.answer, budget.window - fitted.tokens)
+    return Turn(fitted.messages[-1]["content"], fitted.messages, fitted.dropped, answer, prefix)
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,7 @@ async def answer_turn(
 ) -> Answer:
     """Stream the answer to `turn` and record it in `conversation`, whole or as far as it got."""
     request = GenerationRequest(
-        turn.messages, replace(sampling, max_new_tokens=turn.max_new_tokens)
+        turn.messages, replace(sampling, max_new_tokens=turn.max_new_tokens), prefix=turn.prefix
     )
     pieces: list[str] = []
 
@@ -101,7 +115,13 @@ async def answer_turn(
         answer = await collect(engine.generate(request), seen)
     finally:
         if pieces or answer is not None:
-            conversation.record(turn.user, "".join(pieces))
+            text = "".join(pieces)
+            usage = answer.usage if answer is not None else None
+            cut = usage is not None and usage.finish_reason == "length"
+            if turn.prefix:
+                conversation.extend_answer(text, cut=cut)
+            else:
+                conversation.record(turn.user, text, cut=cut)
     assert answer.usage is not None, "every generation read to its end ends with its usage"
     return Answer(answer.text, answer.usage, turn.dropped)
 
@@ -110,16 +130,21 @@ async def take_turn(
     host: ModelHost,
     options: Options,
     conversation: Conversation,
-    build_user: BuildUser,
+    build_user: BuildUser | None,
     on_text: Callable[[str], None] = lambda _: None,
     on_trimmed: Callable[[int], None] = lambda _: None,
 ) -> Answer:
-    """One turn of the server's model, with the session's settings."""
+    """One turn of the server's model, with the session's settings. `build_user` None:
+    resume the conversation's last answer, which the answer limit cut."""
+    system = options.system_text()
     async with host.session() as engine:
         budget = Budget.of(engine, options.max_new_tokens, options.context_tokens)
-        turn = await asyncio.to_thread(
-            plan_turn, engine, conversation, options.system_text(), build_user, budget
-        )
+        if build_user is None:
+            turn = await asyncio.to_thread(plan_resume, engine, conversation, system, budget)
+        else:
+            turn = await asyncio.to_thread(
+                plan_turn, engine, conversation, system, build_user, budget
+            )
         if turn.dropped:
             on_trimmed(turn.dropped)
         return await answer_turn(engine, conversation, turn, options.sampling(), on_text)

@@ -7,18 +7,22 @@ LSP client library can show the answer as it is written; the final result holds 
 text, the conversation id and the usage. `$/cancelRequest` stops the generation at the next
 token. Conversations are kept by the server (`conversationId`) and trimmed to the context
 window, oldest turns first; `starchat/contextTrimmed` tells the client when that happens.
-`starchat/conversation/delete` forgets one.
+`starchat/conversation/delete` forgets one. A client that keeps its history (across a
+reload or a server restart) sends it with an id the server no longer knows, and the
+conversation goes on from it; `continue` resumes an answer the answer limit cut.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from starchat.prompts import Message
 from starchat.prompts.actions import ActionSlots
 from starchat.server import methods
 from starchat.server.context import build_user_message
+from starchat.server.conversations import Conversation
 from starchat.server.lsp.errors import UserInputError, guarded
-from starchat.server.lsp.params import ChatParams, DeleteConversationParams, EditorLocation, parse
-from starchat.server.turns import take_turn
+from starchat.server.lsp.params import ChatContext, ChatParams, DeleteConversationParams, parse
+from starchat.server.turns import BuildUser, take_turn
 
 if TYPE_CHECKING:
     from starchat.server.session import StarChatServer
@@ -29,14 +33,10 @@ def register(server: "StarChatServer") -> None:
     @guarded("chat")
     async def chat(ls: "StarChatServer", params: Any) -> dict[str, Any]:
         request = parse(ChatParams, params, methods.CHAT)
-        if not request.message.strip():
-            raise UserInputError("The chat message is empty: type a question")
-        editor = _editor(ls, request.context)
-        conversation = (
-            ls.conversations.get(request.conversation_id)
-            if request.conversation_id is not None
-            else ls.conversations.start()
-        )
+        build = None if request.continue_ else _user_turn(ls, request)
+        conversation = _conversation(ls, request)
+        if request.continue_:
+            conversation.check_resumable()
         token = request.partial_result_token
 
         def stream(text: str) -> None:
@@ -49,14 +49,7 @@ def register(server: "StarChatServer") -> None:
                 {"conversationId": conversation.id, "droppedMessages": dropped},
             )
 
-        answer = await take_turn(
-            ls.host,
-            ls.options,
-            conversation,
-            lambda count, budget: build_user_message(request.message, editor, count, budget),
-            stream,
-            trimmed,
-        )
+        answer = await take_turn(ls.host, ls.options, conversation, build, stream, trimmed)
         return {
             "conversationId": conversation.id,
             "text": answer.text,
@@ -71,8 +64,38 @@ def register(server: "StarChatServer") -> None:
         return {"deleted": ls.conversations.delete(request.conversation_id)}
 
 
-def _editor(ls: "StarChatServer", location: EditorLocation | None) -> ActionSlots | None:
+def _user_turn(ls: "StarChatServer", request: ChatParams) -> BuildUser:
+    if not request.message.strip():
+        raise UserInputError("The chat message is empty: type a question")
+    editor, cursor_line = _editor(ls, request.context)
+    return lambda count, budget: build_user_message(
+        request.message, editor, count, budget, cursor_line
+    )
+
+
+def _conversation(ls: "StarChatServer", request: ChatParams) -> Conversation:
+    """The conversation named, else one seeded with the client's `history`, else a new one."""
+    if request.conversation_id is not None and (
+        request.history is None or request.conversation_id in ls.conversations
+    ):
+        return ls.conversations.get(request.conversation_id)
+    if request.continue_ and not request.history:
+        raise UserInputError(
+            "continue resumes an answer of a conversation: send its conversationId (or its history)"
+        )
+    history: list[Message] = [{"role": m.role, "content": m.content} for m in request.history or []]
+    return ls.conversations.start(history)
+
+
+def _editor(ls: "StarChatServer", location: ChatContext | None) -> tuple[ActionSlots | None, int]:
+    """The context of the message and the line of its code to centre it on: the cursor's
+    when the whole file is sent, else the top."""
     if location is None:
-        return None
-    _, _, context = ls.locate(location)
-    return context if context.code.strip() else None
+        return None, 0
+    _, found, context = ls.locate(location)
+    if not context.code.strip():
+        return None, 0
+    cursor = location.cursor
+    if found.kind != "document" or cursor is None:
+        return context, 0
+    return context, cursor.line

@@ -5,7 +5,7 @@ arguments arrive as plain JSON, so they are checked here, and a mistake is answe
 InvalidParams naming the field ("context.range.start.line: …").
 """
 
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
@@ -56,11 +56,28 @@ class EditorLocation(_Params):
             raise UserInputError(f"diagnostics: not LSP diagnostics ({error})") from error
 
 
+class ChatContext(EditorLocation):
+    """The editor context of a chat message; with no range (the whole file), `cursor` is
+    where the file is cut around when it does not fit."""
+
+    cursor: Position | None = None
+
+
+class HistoryMessage(_Params):
+    role: Literal["user", "assistant"]
+    content: str
+
+
 class ChatParams(_Params):
-    message: str
+    message: str = ""
     conversation_id: str | None = None
-    context: EditorLocation | None = None
+    context: ChatContext | None = None
     partial_result_token: int | str | None = None
+    history: list[HistoryMessage] | None = None
+    """The conversation as the client kept it, to go on from when the server does not know
+    `conversation_id` (conversations.py checks it)."""
+    continue_: bool = Field(False, alias="continue")
+    """Resume the last answer, cut by the answer limit; `message` is not used."""
 
 
 class DeleteConversationParams(_Params):

@@ -13,6 +13,7 @@ import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from starchat.server import methods
+from starchat.server.options import Options
 
 from tests.server.conftest import (
     CONFIG,
@@ -27,6 +28,7 @@ from tests.server.conftest import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DOC = "file:///work/project/calc.py"
+CONTINUE = {"continue": True}
 
 
 @pytest_lsp.fixture(config=CONFIG, scope="module")
@@ -194,3 +196,52 @@ async def test_chat_about_a_selection_sends_the_code(client: StarChatClient) -> 
     )
     plain = await chat(client, message="Explain this.")
     assert result["usage"]["promptTokens"] > plain["usage"]["promptTokens"] + 10
+
+
+def _prompt_tokens(model_dir: Path, messages: list[dict[str, str]], prefix: str = "") -> int:
+    """The tokens of the prompt the model's own chat template makes of `messages`, followed
+    by the start of the answer."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    system = {"role": "system", "content": Options().system_text()}  # the default setting
+    prompt = tokenizer.apply_chat_template(
+        [system, *messages], add_generation_prompt=True, tokenize=False
+    )
+    return len(tokenizer(prompt + prefix, add_special_tokens=False)["input_ids"])
+
+
+async def test_continue_gives_the_model_its_cut_answer_to_go_on_from(
+    client: StarChatClient, endless_model_dir: Path
+) -> None:
+    first = await chat(client, message="Write a long story.")
+    assert first["usage"]["finishReason"] == "length"  # cut at maxNewTokens
+    conversation = first["conversationId"]
+    more = await chat(
+        client, message="", conversationId=conversation, partialResultToken="go-on", **CONTINUE
+    )
+    question = [{"role": "user", "content": "Write a long story."}]
+    # The prompt is the question, then the unfinished answer as the start of the model's turn.
+    assert more["usage"]["promptTokens"] == _prompt_tokens(
+        endless_model_dir, question, first["text"]
+    )
+    assert more["text"] == client.streamed("go-on") != ""
+    assert more["usage"]["generatedTokens"] == 48
+    # The conversation holds one answer: the two parts joined.
+    after = await chat(client, message="The end?", conversationId=conversation)
+    joined = [*question, {"role": "assistant", "content": first["text"] + more["text"]}]
+    expected = _prompt_tokens(endless_model_dir, [*joined, {"role": "user", "content": "The end?"}])
+    assert after["usage"]["promptTokens"] == expected
+
+
+async def test_history_from_a_reloaded_client_is_what_the_model_sees(
+    client: StarChatClient, endless_model_dir: Path
+) -> None:
+    history = [
+        {"role": "user", "content": "My name is Zorblax."},
+        {"role": "assistant", "content": "Hello Zorblax."},
+    ]
+    result = await chat(client, message="Who am I?", conversationId="old", history=history)
+    asked = [*history, {"role": "user", "content": "Who am I?"}]
+    assert result["usage"]["promptTokens"] == _prompt_tokens(endless_model_dir, asked)
+    assert result["conversationId"] != "old"
