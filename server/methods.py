@@ -9,11 +9,34 @@ Everything beyond standard LSP lives under the `starchat/` namespace; commands a
 from starchat.prompts import ACTIONS
 
 CHAT = "starchat/chat"
-"""Request. Params `{message, conversationId?, context?: {uri, range?, diagnostics?}}`; result
-`{conversationId, text, usage, droppedMessages}`. With a `partialResultToken`, `$/progress`
-notifications for that token carry `{text}` (new text, in order). `context.range` absent: the
-whole document; empty: the enclosing function or class. `context.diagnostics` (LSP
-Diagnostic[]) absent: those the client last sent with a code-action request."""
+"""Request. Params `{message, conversationId?, context?: {uri, range?, diagnostics?, cursor?},
+partialResultToken?, history?, continue?}`; result `{conversationId, text, usage,
+droppedMessages}` (`usage`: `{promptTokens, generatedTokens, timeToFirstToken,
+tokensPerSecond, finishReason: "stop"|"length"|"cancelled"}`; "length": the answer was cut by
+`maxNewTokens`). With a `partialResultToken`, `$/progress` notifications for that token carry
+`{text}` (new text, in order).
+
+- `conversationId` absent: a new conversation. Unknown to the server (deleted, or the server
+  restarted): error `unknown_conversation`, unless `history` is given.
+- `history`: `[{role: "user"|"assistant", content: string}]`, oldest first, the user first,
+  alternating, ending with an assistant answer; at most 200 messages and 400,000 characters.
+  Used only when `conversationId` is absent or unknown: the server starts a conversation
+  seeded with it (trimmed to the window like any history, oldest turns first) and returns its
+  new `conversationId`. Otherwise it is ignored. Invalid → InvalidParams naming the message
+  (`history[3]: …`).
+- `continue: true`: resume the last answer of the conversation (`conversationId`, or a seeded
+  `history`), which `maxNewTokens` cut; `message` and `context` are not used and may be
+  empty. The model is given the question again and its unfinished answer as the start of
+  its own turn, and goes on from there. `text` (and the streamed text) is only the new text;
+  the conversation's history holds the joined answer, and if it is cut again it can be
+  continued again. The last answer of a seeded history counts as cut (the client saw it
+  end). InvalidParams when there is no conversation, or its last answer was not cut.
+- `context.range` absent: the whole document, cut (when it does not fit the prompt budget)
+  around `context.cursor` (LSP Position): as many lines above the cursor's line as below,
+  with a note above and below saying how many lines were left out; without `cursor`, from
+  the top. `range` empty: the enclosing function or class; not empty: the selection (no
+  `cursor` needed). `context.diagnostics` (LSP Diagnostic[]) absent: those the client last
+  sent with a code-action request."""
 
 CONVERSATION_DELETE = "starchat/conversation/delete"
 """Request. Params `{conversationId}`; result `{deleted: boolean}`."""
