@@ -28,7 +28,7 @@ from lsprotocol import types
 from lsprotocol.converters import get_converter
 from starchat.prompts import ACTIONS, Action
 from starchat.server import methods
-from starchat.server.actions import action_slots, action_turn, verb
+from starchat.server.actions import action_slots, action_turn
 from starchat.server.context import relative_path
 from starchat.server.conversations import Conversation
 from starchat.server.documents import Document, Tracked
@@ -72,7 +72,8 @@ async def run_action(
     document, target, context = ls.locate(location)
     if not target.code.strip():
         raise UserInputError(
-            f"Nothing to {verb(action)} here: select some code or put the cursor inside a function"
+            f"{action.title}: there is no code here; select some code or put the cursor inside "
+            "a function"
         )
     slots, test = action_slots(document.uri, context)
     if action.result == "testFile":

@@ -264,7 +264,7 @@ async def test_fix_is_offered_on_code_without_diagnostics_and_nothing_on_blank_l
     fixed = await command(client, "fix", CALC, at(11))
     assert "Find and fix its bugs." in scripted_openai.last_user_message()
     assert fixed["applied"] is True
-    with pytest.raises(Exception, match="Nothing to fix here"):
+    with pytest.raises(Exception, match="StarChat: Fix: there is no code here"):
         await command(client, "fix", CALC, at(9, 0))
 
 
