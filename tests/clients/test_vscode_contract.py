@@ -72,7 +72,12 @@ def test_types_enums_and_bounds_agree(key: str) -> None:
         assert schema["enum"] == list(get_args(annotation))
         assert len(schema["enumDescriptions"]) == len(schema["enum"])
     else:
-        json_types: dict[object, str] = {str: "string", int: "integer", float: "number"}
+        json_types: dict[object, str] = {
+            str: "string",
+            int: "integer",
+            float: "number",
+            bool: "boolean",
+        }
         assert schema["type"] == json_types[annotation]
     bounds = {
         "minimum": next((m.ge for m in info.metadata if isinstance(m, annotated_types.Ge)), None),
