@@ -5,11 +5,14 @@
  */
 import * as vscode from 'vscode';
 
-import { actionMiddleware } from './chat/actions';
+import { actionMiddleware, applyAnyway, registerActionCommands, type ActionDeps } from './chat/actions';
 import { lspChatBackend } from './chat/backend';
+import { ContextTracker } from './chat/context';
+import { ConversationStore } from './chat/history';
+import { showHistory } from './chat/historyPicker';
 import { CHAT_VIEW_ID, ChatPanel } from './chat/panel';
 import { registerParticipant } from './chat/participant';
-import { askAboutSelection } from './chat/selection';
+import { askAboutSelection, followEditors } from './chat/selection';
 import { ChatSession } from './chat/session';
 import { createLogger } from './common/logger';
 import { ContextTrimmedNotification, StatusNotification, StatusRequest } from './common/protocol';
@@ -23,15 +26,23 @@ export function activate(context: vscode.ExtensionContext): void {
   const logger = createLogger();
   const status = new StatusIndicator();
   const client = () => server?.client;
-  const backend = lspChatBackend(client);
-  const panel = new ChatPanel(context.extensionUri, logger, () => session);
-  const session = new ChatSession(backend, (message) => panel.post(message));
-  server = new ServerManager(
-    logger,
-    actionMiddleware({ client, session: () => session, panel: () => panel, logger }),
-    context.globalStorageUri.fsPath,
-  );
+  const deps: ActionDeps = { client, session: () => session, panel: () => panel, logger };
+  const panel = new ChatPanel(context.extensionUri, logger, {
+    session: () => session,
+    context: () => tracker,
+    applyAnyway: (id) => applyAnyway(deps, id),
+  });
+  const tracker = new ContextTracker((chip) => panel.post({ type: 'context', context: chip }));
+  server = new ServerManager(logger, actionMiddleware(deps), context.globalStorageUri.fsPath);
   const manager = server;
+  const backend = lspChatBackend(manager);
+  // Conversations stay on this machine, per workspace.
+  const store = new ConversationStore(context.workspaceState);
+  const session = new ChatSession(backend, (message) => panel.post(message), tracker, store);
+  const latest = store.list()[0];
+  if (latest) {
+    session.open(latest);
+  }
 
   context.subscriptions.push(
     logger,
@@ -41,8 +52,11 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, panel, {
       webviewOptions: { retainContextWhenHidden: true },
     }),
-    vscode.commands.registerCommand('starchat.askAboutSelection', () => askAboutSelection(session, panel)),
+    vscode.commands.registerCommand('starchat.askAboutSelection', () => askAboutSelection(tracker, panel)),
     vscode.commands.registerCommand('starchat.newChat', () => session.newChat()),
+    vscode.commands.registerCommand('starchat.showHistory', () => showHistory(store, session, panel)),
+    ...registerActionCommands(deps),
+    ...followEditors(tracker),
     vscode.commands.registerCommand(SHOW_LOGS_COMMAND, () => logger.show()),
     vscode.commands.registerCommand('starchat.restartServer', () => manager.restart()),
     manager.onDidCreateClient((created) => {
@@ -72,7 +86,7 @@ export function activate(context: vscode.ExtensionContext): void {
     // The restricted settings' workspace values now count: start again with them.
     vscode.workspace.onDidGrantWorkspaceTrust(() => void manager.restartIfLaunchChanged()),
   );
-  const participant = registerParticipant(context.extensionUri, client, backend);
+  const participant = registerParticipant(context.extensionUri, backend);
   if (participant) {
     context.subscriptions.push(participant);
   }

@@ -1,31 +1,33 @@
 /**
- * Code actions: the server offers them in the lightbulb as `starchat.<action>` commands. The
- * language client would run them and drop their result; this middleware shows Explain's answer
- * in the chat panel instead (the user can ask follow-ups in the same conversation, and Stop
- * cancels it). The editing actions run as they are: the server shows a cancellable progress
- * bar, sends the edit as `workspace/applyEdit`, and says so itself when nothing was applied;
- * only a failure needs reporting here.
+ * Code actions, from wherever the user starts them: the lightbulb (the server offers
+ * `starchat.<action>` commands), the palette and keybindings (`starchat.run.<action>`, on the
+ * selection or the function at the cursor), and slash commands in the panel (session.ts).
+ * All of them run in the chat panel's conversation, so the answer streams there, Stop cancels
+ * it, and the outcome is told under it: applied, discarded in the preview, or refused by the
+ * server's checks with the reason and an "Apply anyway" button.
+ *
+ * The language client would run the lightbulb's command and drop its result; the middleware
+ * routes it to the session instead.
  */
 import * as vscode from 'vscode';
-import { ExecuteCommandRequest, type LanguageClient, type Middleware } from 'vscode-languageclient/node';
-import { CancellationToken, LSPErrorCodes, ResponseError } from 'vscode-languageserver-protocol';
+import type { LanguageClient, Middleware } from 'vscode-languageclient/node';
 
 import { describeError, type Logger } from '../common/logger';
-import { ACTIONS, commandFor, type ActionArgs, type ActionName, type ExplainResult } from '../common/protocol';
+import { ACTIONS, commandFor, type ActionArgs, type ActionName } from '../common/protocol';
+import { ACTION_TITLES } from './commands';
+import { editorTarget, type ActionTarget } from './context';
 import { describeLocation } from './location';
 import type { ChatPanel } from './panel';
+import { editorState } from './selection';
 import type { ChatSession } from './session';
-
-const TITLES: Record<ActionName, string> = {
-  explain: 'Explain',
-  fix: 'Fix',
-  writeTests: 'Write tests',
-  addDocstring: 'Add docstring',
-  improve: 'Improve',
-};
 
 export function actionFor(command: string): ActionName | undefined {
   return ACTIONS.find((action) => commandFor(action) === command);
+}
+
+/** The palette and keybinding command of an action. */
+export function paletteCommand(action: ActionName): string {
+  return `starchat.run.${action}`;
 }
 
 export interface ActionDeps {
@@ -35,48 +37,71 @@ export interface ActionDeps {
   logger: Logger;
 }
 
-type Run = (token: CancellationToken) => Promise<unknown>;
-
 export function actionMiddleware(deps: ActionDeps): Middleware {
   return {
     executeCommand: async (command, args, next) => {
       const action = actionFor(command);
-      const client = deps.client();
-      if (!action || !client) {
+      const target = args[0] as ActionArgs | undefined;
+      if (!action || !target?.uri || !target.range) {
         return next(command, args);
       }
       deps.logger.debug(`Running ${command} ${JSON.stringify(args)}`);
-      const run: Run = (token) => client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token);
-      if (action === 'explain') {
-        return explain(deps, args[0] as ActionArgs | undefined, run);
-      }
-      return edit(deps, action, run);
+      const label = describeLocation(target.uri, target.range);
+      await run(deps, action, { uri: target.uri, range: target.range, label, diagnostics: target.diagnostics });
+      return undefined;
     },
   };
 }
 
-async function explain(deps: ActionDeps, target: ActionArgs | undefined, run: Run): Promise<void> {
-  const where = target ? describeLocation(target.uri, target.range) : 'the selection';
-  await deps.panel().reveal(false);
-  await deps.session().run(`Explain ${where}`, undefined, async (_onChunk, token) => {
-    const result = (await run(token)) as ExplainResult | null;
-    if (!result) {
-      throw new Error('the server returned no explanation');
-    }
-    return result;
-  });
+/** Register `starchat.run.<action>` for every action. */
+export function registerActionCommands(deps: ActionDeps): vscode.Disposable[] {
+  return ACTIONS.map((action) =>
+    vscode.commands.registerCommand(paletteCommand(action), () => runOnEditor(deps, action)),
+  );
 }
 
-async function edit(deps: ActionDeps, action: ActionName, run: Run): Promise<unknown> {
+async function runOnEditor(deps: ActionDeps, action: ActionName): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const verb = ACTION_TITLES[action].toLowerCase();
+  if (!editor) {
+    void vscode.window.showInformationMessage(`StarChat: open a file and select code to ${verb}.`);
+    return;
+  }
+  const state = editorState(editor);
+  const selected = editor.selection.isEmpty
+    ? editor.document.lineAt(editor.selection.active.line).text
+    : editor.document.getText(editor.selection);
+  if (selected.trim() === '') {
+    void vscode.window.showInformationMessage(
+      `StarChat: there is no code here to ${verb}. Select some code or put the cursor inside a function.`,
+    );
+    return;
+  }
+  await run(deps, action, editorTarget(state));
+}
+
+async function run(deps: ActionDeps, action: ActionName, target: ActionTarget): Promise<void> {
+  await deps.panel().reveal(false);
+  await deps.session().runAction(action, target);
+}
+
+/** "Apply anyway": apply the edit the server refused, as the user asked. */
+export async function applyAnyway(deps: ActionDeps, entryId: string): Promise<void> {
+  const session = deps.session();
+  const client = deps.client();
+  if (!client) {
+    void vscode.window.showWarningMessage('StarChat: the server is not running; try again when it is.');
+    return;
+  }
+  const edit = session.takeRejectedEdit(entryId);
+  if (!edit) {
+    return;
+  }
   try {
-    return await run(CancellationToken.None);
+    const applied = await vscode.workspace.applyEdit(await client.protocol2CodeConverter.asWorkspaceEdit(edit));
+    session.appliedAnyway(entryId, applied);
   } catch (error) {
-    if (error instanceof ResponseError && error.code === LSPErrorCodes.RequestCancelled) {
-      return undefined;
-    }
-    const message = `StarChat: ${TITLES[action]} failed: ${describeError(error)}`;
-    deps.logger.error(message);
-    void vscode.window.showErrorMessage(message);
-    return undefined;
+    deps.logger.error(`Apply anyway failed: ${describeError(error)}`);
+    session.appliedAnyway(entryId, false);
   }
 }

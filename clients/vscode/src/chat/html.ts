@@ -48,18 +48,21 @@ export function chatPage(r: PageResources): string {
 <body>
 <main class="chat">
   <div id="transcript" class="transcript" role="log" aria-live="polite" aria-label="Conversation" tabindex="0">
-    <p id="empty" class="empty">Ask about your code. Select code and run <em>Ask StarChat about Selection</em> to include it.</p>
+    <p id="empty" class="empty">Ask about your code: the active file goes with your message (remove it above the message box). Type /explain, /fix, /tests, /doc or /improve to run an action on the selection or the function at the cursor.</p>
+  </div>
+  <div id="progress" class="progress" role="status" hidden>
+    <span id="progress-text" class="progress-text"></span>
+    <button type="button" id="stop" class="secondary" title="Cancel the answer (Escape); what was written stays">Cancel</button>
   </div>
   <form id="composer" class="composer" aria-label="Message StarChat">
     <div id="context" class="context" hidden>
-      <span class="context-label">About <span id="context-label"></span></span>
-      <button type="button" id="context-clear" class="icon-button" aria-label="Remove the attached selection" title="Remove">×</button>
+      <span class="context-label"><span id="context-kind">Context:</span> <span id="context-label"></span></span>
+      <button type="button" id="context-clear" class="icon-button" aria-label="Send without this context" title="Send without this context">×</button>
     </div>
-    <textarea id="input" rows="3" aria-label="Message StarChat (Enter sends, Shift+Enter adds a line)" placeholder="Ask StarChat… (Enter sends, Shift+Enter adds a line)"></textarea>
+    <textarea id="input" rows="3" aria-label="Message StarChat (Enter sends, Shift+Enter adds a line)" placeholder="Ask StarChat, or /fix, /explain… (Enter sends, Shift+Enter adds a line)"></textarea>
     <div class="composer-actions">
-      <button type="button" id="new-chat" class="secondary" title="Start a new conversation">New chat</button>
+      <button type="button" id="new-chat" class="secondary" title="Start a new conversation (earlier ones stay in the history)">New chat</button>
       <span class="spacer"></span>
-      <button type="button" id="stop" class="secondary" hidden title="Stop the answer (Escape)">Stop</button>
       <button type="submit" id="send" title="Send (Enter)">Send</button>
     </div>
   </form>

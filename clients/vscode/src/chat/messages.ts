@@ -20,19 +20,31 @@ export interface Entry {
   context?: string;
   /** A sentence shown under the entry, e.g. why an answer ended early. */
   note?: string;
+  /** The answer stopped at maxNewTokens; the last such answer offers Continue. */
+  cut?: boolean;
+  /** An edit the server's checks refused and the user may still apply ("Apply anyway"). */
+  canApplyAnyway?: boolean;
+  /** A file the answer wrote (Write tests), offered as a link. */
+  file?: { uri: string; label: string };
 }
 
 export interface ContextChip {
   label: string;
+  /** A selection attached with "Ask StarChat about Selection" (for the next message only). */
+  pinned?: boolean;
 }
 
 export type ToWebview =
   | { type: 'reset'; entries: Entry[]; busy: boolean; context: ContextChip | undefined }
   | { type: 'append'; entry: Entry }
+  | { type: 'update'; entry: Entry }
   | { type: 'chunk'; id: string; text: string }
-  | { type: 'finish'; id: string; state: EntryState; text: string; note?: string }
   | { type: 'busy'; busy: boolean }
   | { type: 'context'; context: ContextChip | undefined }
+  /** What the answer in progress is waiting for; the page counts the tokens itself. */
+  | { type: 'progress'; text: string }
+  /** Whether the editor code would be inserted into has a selection (Replace selection). */
+  | { type: 'selection'; present: boolean }
   | { type: 'focusInput' };
 
 export type FromWebview =
@@ -42,4 +54,8 @@ export type FromWebview =
   | { type: 'newChat' }
   | { type: 'clearContext' }
   | { type: 'copy'; code: string }
-  | { type: 'insert'; code: string };
+  | { type: 'insert'; code: string }
+  | { type: 'replace'; code: string }
+  | { type: 'continue'; id: string }
+  | { type: 'applyAnyway'; id: string }
+  | { type: 'open'; uri: string };

@@ -1,14 +1,22 @@
 /**
  * The chat panel: a webview view in the StarChat sidebar. It renders the session's transcript
- * and turns the webview's requests (send, stop, new chat, copy or insert a code block) into
- * session calls and editor edits.
+ * and turns the webview's requests (send, stop, continue, new chat, copy, insert or replace
+ * with a code block, apply a refused edit anyway, open a file) into session calls and editor
+ * edits.
  */
 import * as vscode from 'vscode';
 
 import type { Logger } from '../common/logger';
+import type { ContextTracker } from './context';
 import { chatPage, newNonce } from './html';
 import type { FromWebview, ToWebview } from './messages';
 import type { ChatSession } from './session';
+
+export interface PanelDeps {
+  session: () => ChatSession;
+  context: () => ContextTracker;
+  applyAnyway: (entryId: string) => Promise<void>;
+}
 
 export const CHAT_VIEW_ID = 'starchat.chat';
 
@@ -21,13 +29,19 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly logger: Logger,
-    private readonly session: () => ChatSession,
+    private readonly deps: PanelDeps,
   ) {
     // Focusing the panel leaves no active editor in some layouts; "insert" needs the last one.
     this.disposables.push(
       vscode.window.onDidChangeActiveTextEditor((editor) => {
         if (editor) {
           this.lastEditor = editor;
+          this.postSelection();
+        }
+      }),
+      vscode.window.onDidChangeTextEditorSelection((event) => {
+        if (event.textEditor === this.lastEditor) {
+          this.postSelection();
         }
       }),
     );
@@ -74,11 +88,12 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
   }
 
   private receive(message: FromWebview): void {
-    const session = this.session();
+    const session = this.deps.session();
     switch (message.type) {
       case 'ready':
         this.ready = true;
         this.post(session.snapshot());
+        this.postSelection();
         break;
       case 'send':
         void session.send(message.text);
@@ -90,7 +105,16 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
         session.newChat();
         break;
       case 'clearContext':
-        session.clearContext();
+        this.deps.context().dismiss();
+        break;
+      case 'continue':
+        void session.continueAnswer(message.id);
+        break;
+      case 'applyAnyway':
+        void this.deps.applyAnyway(message.id);
+        break;
+      case 'open':
+        void this.open(message.uri);
         break;
       case 'copy':
         void vscode.env.clipboard
@@ -98,20 +122,44 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
           .then(() => vscode.window.setStatusBarMessage('$(check) Code copied', 2000));
         break;
       case 'insert':
-        void this.insert(message.code);
+      case 'replace':
+        void this.insert(message.code, message.type);
         break;
     }
   }
 
-  private async insert(code: string): Promise<void> {
+  private editor(): vscode.TextEditor | undefined {
     const editor = vscode.window.activeTextEditor ?? this.lastEditor;
-    if (!editor || editor.document.isClosed) {
+    return editor && !editor.document.isClosed ? editor : undefined;
+  }
+
+  private postSelection(): void {
+    const editor = this.editor();
+    this.post({ type: 'selection', present: editor !== undefined && !editor.selection.isEmpty });
+  }
+
+  private async open(uri: string): Promise<void> {
+    try {
+      await vscode.window.showTextDocument(vscode.Uri.parse(uri, true));
+    } catch (error) {
+      this.logger.warn(`Opening ${uri} failed: ${String(error)}`);
+    }
+  }
+
+  /** Insert at each cursor (leaving selected text alone), or replace each selection. */
+  private async insert(code: string, how: 'insert' | 'replace'): Promise<void> {
+    const editor = this.editor();
+    if (!editor) {
       void vscode.window.showWarningMessage('StarChat: open an editor to insert the code into.');
       return;
     }
     const applied = await editor.edit((edit) => {
       for (const selection of editor.selections) {
-        edit.replace(selection, code);
+        if (how === 'replace') {
+          edit.replace(selection, code);
+        } else {
+          edit.insert(selection.active, code);
+        }
       }
     });
     if (!applied) {

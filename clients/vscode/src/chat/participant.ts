@@ -3,40 +3,24 @@
  * a chat UI, which plain VS Code builds without a chat extension may not show). The webview
  * panel stays the main surface; this is the same server behind another door: plain questions
  * stream through `starchat/chat` with the active editor's selection as context, and /explain,
- * /fix, /tests and /doc run the code actions on it.
+ * /fix, /tests, /doc and /improve run the code actions on it.
  */
 import * as vscode from 'vscode';
-import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
 
 import { describeError } from '../common/logger';
-import { commandFor, type ActionArgs, type ActionName, type ExplainResult } from '../common/protocol';
-import type { ChatBackend } from './session';
-import { selectionContext, selectionRange } from './selection';
+import type { ActionArgs } from '../common/protocol';
+import { SLASH_COMMANDS } from './commands';
+import { editorTarget } from './context';
+import { editorState, selectionContext } from './selection';
+import { outcomeOf, type ChatBackend } from './session';
 
 export const PARTICIPANT_ID = 'starchat.assistant';
 
-/** The slash commands (declared in package.json) and the code action each runs. */
-export const SLASH_COMMANDS: Record<string, ActionName> = {
-  explain: 'explain',
-  fix: 'fix',
-  tests: 'writeTests',
-  doc: 'addDocstring',
-};
-
-export function registerParticipant(
-  extensionUri: vscode.Uri,
-  client: () => LanguageClient | undefined,
-  backend: ChatBackend,
-): vscode.Disposable | undefined {
+export function registerParticipant(extensionUri: vscode.Uri, backend: ChatBackend): vscode.Disposable | undefined {
   if (typeof vscode.chat?.createChatParticipant !== 'function') {
     return undefined;
   }
   const handler: vscode.ChatRequestHandler = async (request, _context, response, token) => {
-    const running = client();
-    if (!running) {
-      response.markdown('The StarChat server is not running. Run **StarChat: Show Logs** to see why.');
-      return;
-    }
     const editor = vscode.window.activeTextEditor;
     const action = request.command ? SLASH_COMMANDS[request.command] : undefined;
     try {
@@ -47,16 +31,14 @@ export function registerParticipant(
           );
           return;
         }
-        const args: ActionArgs = { uri: editor.document.uri.toString(), range: selectionRange(editor) };
+        const target = editorTarget(editorState(editor));
+        const args: ActionArgs = { uri: target.uri, range: target.range };
         response.progress('StarChat is working…');
-        const result = await running.sendRequest(
-          ExecuteCommandRequest.type,
-          { command: commandFor(action), arguments: [args] },
-          token,
-        );
-        response.markdown(
-          action === 'explain' ? (result as ExplainResult).text : 'Done: the edit was applied to the file.',
-        );
+        const result = await backend.action(action, args, (text) => response.markdown(text), token);
+        const { note } = outcomeOf(result, target);
+        if (note) {
+          response.markdown(`\n\n_${note}_`);
+        }
         return;
       }
       const params = editor

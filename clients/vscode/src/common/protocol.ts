@@ -12,7 +12,9 @@ import {
   RequestType,
   RequestType0,
   type Diagnostic,
+  type Position,
   type Range,
+  type WorkspaceEdit,
 } from 'vscode-languageserver-protocol';
 
 export const CHAT = 'starchat/chat';
@@ -36,13 +38,20 @@ export function commandFor(action: ActionName): string {
   return `starchat.${action}`;
 }
 
-/** The editor context a chat message is about. Without `range`: the whole document; with an
- * empty range: the function or class around it. Without `diagnostics`: those the client last
- * sent with a code-action request. */
+/** The editor context a chat message is about. Without `range`: the whole document, fitted
+ * into the budget around `cursor`; with an empty range: the function or class around it.
+ * Without `diagnostics`: those the client last sent with a code-action request. */
 export interface ChatContext {
   uri: string;
   range?: Range;
   diagnostics?: Diagnostic[];
+  cursor?: Position;
+}
+
+/** One earlier turn, for a server that does not know the conversation (after a restart). */
+export interface HistoryMessage {
+  role: 'user' | 'assistant';
+  content: string;
 }
 
 export interface ChatParams {
@@ -51,7 +60,14 @@ export interface ChatParams {
   context?: ChatContext;
   /** Set to receive the answer as `$/progress` notifications carrying {@link ChatChunk}. */
   partialResultToken?: string;
+  /** Alternating, oldest first; used only when `conversationId` is absent or unknown. */
+  history?: HistoryMessage[];
+  /** Resume the last answer, cut by maxNewTokens; the result's text is only the new part. */
+  continue?: boolean;
 }
+
+/** `length`: the answer was cut by maxNewTokens (it can be continued). */
+export const FINISH_LENGTH = 'length';
 
 export interface Usage {
   promptTokens: number;
@@ -95,25 +111,45 @@ export interface ContextTrimmed {
   droppedMessages: number;
 }
 
-/** The single argument of every `starchat.<action>` command. */
+/** The single argument of every `starchat.<action>` command. An empty range: the function or
+ * class around it. `conversationId`: continue that conversation (the panel's); with
+ * `partialResultToken` the answer streams as chat's does. `history`: as chat's, for a
+ * conversation the server does not know. */
 export interface ActionArgs {
   uri: string;
   range: Range;
   diagnostics?: Diagnostic[];
+  conversationId?: string;
+  partialResultToken?: string;
+  history?: HistoryMessage[];
 }
 
 /** What `starchat.explain` returns. */
 export interface ExplainResult {
   conversationId: string;
   text: string;
+  usage: Usage;
 }
 
-/** What the other commands return; their edit itself arrives as `workspace/applyEdit`, and
- * when nothing was applied the server has already told the user why. */
+/** An answer that failed the server's checks: nothing was applied. */
+export interface Rejected {
+  /** One sentence for the user. */
+  reason: string;
+  /** The edit the user may still apply ("Apply anyway"). */
+  edit: WorkspaceEdit;
+}
+
+/** What the other commands return; their edit itself arrives as `workspace/applyEdit` (a
+ * preview where the client supports it: `applied: false` then means discarded). */
 export interface EditResult {
   applied: boolean;
   text: string;
   message?: string;
+  conversationId: string;
+  usage: Usage;
+  rejected?: Rejected;
+  /** Write tests: the test file written (the server also asks the editor to open it). */
+  testUri?: string;
 }
 
 export const ChatRequest = new RequestType<ChatParams, ChatResult, void>(CHAT);

@@ -17,6 +17,11 @@ export class Coalesced {
 
   constructor(private readonly task: () => Promise<void>) {}
 
+  /** Whether a run is in progress. */
+  get busy(): boolean {
+    return this.inFlight !== undefined;
+  }
+
   run(): Promise<void> {
     if (this.inFlight) {
       this.queued = true;

@@ -26,7 +26,7 @@ import {
   type ServerOptions as LaunchOptions,
   type StaticFeature,
 } from 'vscode-languageclient/node';
-import { ResponseError } from 'vscode-languageserver-protocol';
+import { LSPErrorCodes, ResponseError, type CancellationToken } from 'vscode-languageserver-protocol';
 
 import { describeError, pipeServerOutput, serverLogLevel, type Logger } from './logger';
 import { CLIENT_CAPABILITY } from './protocol';
@@ -57,13 +57,18 @@ function serverOptions() {
   return readServerOptions(configuration(), vscode.workspace.isTrusted);
 }
 
-/** Tells the server that Explain's answers are shown in the chat panel, not as pop-ups. */
-const answerPanelCapability: StaticFeature = {
+/**
+ * Tells the server that answers are shown in the chat panel, not as pop-ups. It also turns
+ * off the server's own progress bars: the status bar item already shows the model loading
+ * (one item, not two), and answers show their progress, with Cancel, in the panel.
+ */
+const panelCapabilities: StaticFeature = {
   fillClientCapabilities(capabilities) {
     capabilities.experimental = {
       ...(capabilities.experimental as object | undefined),
       [CLIENT_CAPABILITY]: { answerPanel: true },
     };
+    capabilities.window = { ...capabilities.window, workDoneProgress: false };
   },
   initialize() {},
   getState: () => ({ kind: 'static' }),
@@ -99,6 +104,8 @@ export class ServerManager implements vscode.Disposable {
   private launchedWith: string | undefined;
   private forced = false;
   private readonly stateEmitter = new vscode.EventEmitter<ServerEvent>();
+  /** The latest event: a 'stopped' server is not coming back by itself. */
+  private lastEvent: ServerEvent | undefined;
   private readonly clientEmitter = new vscode.EventEmitter<LanguageClient>();
 
   readonly onDidChangeState = this.stateEmitter.event;
@@ -113,11 +120,50 @@ export class ServerManager implements vscode.Disposable {
     private readonly logger: Logger,
     private readonly middleware: Middleware,
     private readonly workDir: string,
-  ) {}
+  ) {
+    this.stateEmitter.event((event) => (this.lastEvent = event));
+  }
 
   /** The client, when the server is up. */
   get client(): LanguageClient | undefined {
     return this.current?.state === State.Running ? this.current : undefined;
+  }
+
+  /**
+   * The client once the server runs: now, or after the start or restart in progress. Fails
+   * with the reason when the server stopped and is not restarting, or when `token` is cancelled.
+   */
+  whenRunning(token: CancellationToken): Promise<LanguageClient> {
+    const now = this.client;
+    if (now) {
+      return Promise.resolve(now);
+    }
+    return new Promise((resolve, reject) => {
+      const stopped = (reason: string) => new Error(reason.replace(/^StarChat: /, ''));
+      const last = this.lastEvent;
+      if (last?.kind === 'stopped' && !this.restarts.busy) {
+        reject(stopped(last.reason));
+        return;
+      }
+      const done = () => {
+        events.dispose();
+        cancelled.dispose();
+      };
+      const events = this.stateEmitter.event((event) => {
+        const running = this.client;
+        if (event.kind === 'running' && running) {
+          done();
+          resolve(running);
+        } else if (event.kind === 'stopped') {
+          done();
+          reject(stopped(event.reason));
+        }
+      });
+      const cancelled = token.onCancellationRequested(() => {
+        done();
+        reject(new ResponseError(LSPErrorCodes.RequestCancelled, 'cancelled while waiting for the server'));
+      });
+    });
   }
 
   /** Start or restart the server; calls made while one is in flight share one more restart. */
@@ -224,7 +270,7 @@ export class ServerManager implements vscode.Disposable {
       },
     };
     const client = new LanguageClient('starchat', 'StarChat', launch, options);
-    client.registerFeature(answerPanelCapability);
+    client.registerFeature(panelCapabilities);
     client.onDidChangeState(({ newState }) => {
       if (client === this.current && newState === State.Running) {
         this.stateEmitter.fire({ kind: 'running' });

@@ -31,6 +31,7 @@ export const SERVER_OPTION_KEYS = [
   'topK',
   'systemPrompt',
   'contextTokens',
+  'edits.preview',
 ] as const;
 
 export type ServerOptionKey = (typeof SERVER_OPTION_KEYS)[number];
@@ -47,6 +48,8 @@ export interface ServerOptions {
   topK: number;
   systemPrompt: string;
   contextTokens: number;
+  /** A dotted setting is one flat key (`edits.preview`); the server reads it so. */
+  'edits.preview': boolean;
 }
 
 /**

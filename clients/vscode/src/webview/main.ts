@@ -1,8 +1,10 @@
 /**
  * The chat panel's page script: renders the transcript the extension sends and reports what
  * the user does. Answers are re-rendered as markdown at most once per frame while they stream;
- * code blocks get Copy and Insert buttons, added after sanitizing so no model output can
- * create controls of its own.
+ * code blocks get Copy, Insert and Replace selection buttons, and answers their Continue,
+ * Apply anyway or Open buttons, all added after sanitizing (and never from model text), so no
+ * model output can create controls of its own. While an answer is written the progress line
+ * says what it waits for, or how many tokens have arrived, beside Cancel.
  */
 import DOMPurify from 'dompurify';
 
@@ -32,18 +34,24 @@ const input = element<HTMLTextAreaElement>('input');
 const sendButton = element<HTMLButtonElement>('send');
 const stopButton = element<HTMLButtonElement>('stop');
 const contextBox = element<HTMLDivElement>('context');
+const contextKind = element<HTMLSpanElement>('context-kind');
 const contextLabel = element<HTMLSpanElement>('context-label');
+const progress = element<HTMLDivElement>('progress');
+const progressText = element<HTMLSpanElement>('progress-text');
 
 interface EntryView {
   entry: Entry;
   root: HTMLElement;
   body: HTMLDivElement;
   note: HTMLParagraphElement;
+  actions: HTMLDivElement;
   scheduled: boolean;
 }
 
 const views = new Map<string, EntryView>();
 let busy = false;
+/** Pieces of the answer in progress so far (the server streams one per generated token). */
+let tokens = 0;
 
 const AUTHORS: Record<Entry['role'], string> = { user: 'You', assistant: 'StarChat', notice: 'Note' };
 
@@ -60,14 +68,35 @@ function scrollToBottom(): void {
   transcript.scrollTop = transcript.scrollHeight;
 }
 
-function button(label: string, action: string, ariaLabel: string): HTMLButtonElement {
+function button(label: string, action: string, ariaLabel: string, className = ''): HTMLButtonElement {
   const b = document.createElement('button');
   b.type = 'button';
   b.textContent = label;
   b.dataset['action'] = action;
   b.setAttribute('aria-label', ariaLabel);
   b.title = ariaLabel;
+  if (className !== '') {
+    b.className = className;
+  }
   return b;
+}
+
+/** Continue, Apply anyway, Open: the answer's own buttons, from the entry's fields only. */
+function renderActions(view: EntryView): void {
+  const { entry, actions } = view;
+  actions.replaceChildren();
+  if (entry.cut && entry.state === 'done') {
+    actions.append(button('Continue', 'continue', 'Continue this answer from where it was cut'));
+  }
+  if (entry.canApplyAnyway) {
+    actions.append(button('Apply anyway', 'applyAnyway', 'Apply the refused edit anyway', 'secondary'));
+  }
+  if (entry.file) {
+    const open = button(`Open ${entry.file.label}`, 'open', `Open ${entry.file.label}`, 'secondary');
+    open.dataset['uri'] = entry.file.uri;
+    actions.append(open);
+  }
+  actions.hidden = actions.childElementCount === 0;
 }
 
 function decorateCodeBlocks(body: HTMLElement): void {
@@ -81,7 +110,12 @@ function decorateCodeBlocks(body: HTMLElement): void {
     const label = document.createElement('span');
     label.className = 'code-language';
     label.textContent = (language && languageOf(language)) ?? 'text';
-    toolbar.append(label, button('Copy', 'copy', 'Copy code'), button('Insert', 'insert', 'Insert code at the cursor'));
+    toolbar.append(
+      label,
+      button('Copy', 'copy', 'Copy code'),
+      button('Insert', 'insert', 'Insert the code at the cursor'),
+      button('Replace selection', 'replace', 'Replace the selected text with the code'),
+    );
     pre.replaceWith(wrapper);
     wrapper.append(toolbar, pre);
   }
@@ -90,6 +124,7 @@ function decorateCodeBlocks(body: HTMLElement): void {
 function renderEntry(view: EntryView): void {
   const { entry, root, body, note } = view;
   root.dataset['state'] = entry.state;
+  root.classList.toggle('entry-cut', entry.cut === true);
   root.setAttribute('aria-busy', String(entry.state === 'streaming'));
   if (entry.role === 'assistant') {
     if (entry.text === '' && entry.state === 'streaming') {
@@ -107,6 +142,7 @@ function renderEntry(view: EntryView): void {
   }
   note.hidden = entry.note === undefined;
   note.textContent = entry.note ?? '';
+  renderActions(view);
 }
 
 function scheduleRender(view: EntryView): void {
@@ -143,8 +179,11 @@ function addEntry(entry: Entry): void {
   body.className = 'entry-body';
   const note = document.createElement('p');
   note.className = 'entry-note';
-  root.append(header, body, note);
-  const view: EntryView = { entry, root, body, note, scheduled: false };
+  const actions = document.createElement('div');
+  actions.className = 'entry-actions';
+  actions.dataset['id'] = entry.id;
+  root.append(header, body, note, actions);
+  const view: EntryView = { entry, root, body, note, actions, scheduled: false };
   views.set(entry.id, view);
   const pinned = pinnedToBottom();
   renderEntry(view);
@@ -157,15 +196,28 @@ function addEntry(entry: Entry): void {
 
 function setBusy(value: boolean): void {
   busy = value;
-  stopButton.hidden = !value;
+  progress.hidden = !value;
   sendButton.disabled = value;
-  if (!value && document.activeElement === stopButton) {
+  if (value) {
+    tokens = 0;
+  } else if (document.activeElement === stopButton) {
     input.focus();
   }
 }
 
+function setProgress(text: string): void {
+  progressText.textContent = text;
+}
+
+function countToken(): void {
+  tokens++;
+  setProgress(`Writing the answer… ${tokens} ${tokens === 1 ? 'token' : 'tokens'}`);
+}
+
 function setContext(chip: ContextChip | undefined): void {
   contextBox.hidden = chip === undefined;
+  contextBox.classList.toggle('pinned', chip?.pinned === true);
+  contextKind.textContent = chip?.pinned ? 'Selection:' : 'Context:';
   contextLabel.textContent = chip?.label ?? '';
 }
 
@@ -204,18 +256,15 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
       const view = views.get(message.id);
       if (view) {
         view.entry.text += message.text;
+        countToken();
         scheduleRender(view);
       }
       break;
     }
-    case 'finish': {
-      const view = views.get(message.id);
+    case 'update': {
+      const view = views.get(message.entry.id);
       if (view) {
-        view.entry.state = message.state;
-        view.entry.text = message.text;
-        if (message.note !== undefined) {
-          view.entry.note = message.note;
-        }
+        view.entry = message.entry;
         const pinned = pinnedToBottom();
         renderEntry(view);
         if (pinned) {
@@ -224,6 +273,12 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
       }
       break;
     }
+    case 'progress':
+      setProgress(message.text);
+      break;
+    case 'selection':
+      document.body.classList.toggle('has-selection', message.present);
+      break;
     case 'busy':
       setBusy(message.busy);
       break;
@@ -260,15 +315,22 @@ element<HTMLButtonElement>('context-clear').addEventListener('click', () => {
 
 transcript.addEventListener('click', (event) => {
   const target = event.target instanceof Element ? event.target.closest('button[data-action]') : null;
-  const code = target?.closest('.code-block')?.querySelector('pre code, pre');
-  if (!(target instanceof HTMLButtonElement) || !code) {
+  if (!(target instanceof HTMLButtonElement)) {
     return;
   }
-  const text = code.textContent ?? '';
-  if (target.dataset['action'] === 'copy') {
-    post({ type: 'copy', code: text });
-  } else if (target.dataset['action'] === 'insert') {
-    post({ type: 'insert', code: text });
+  const action = target.dataset['action'];
+  const id = target.closest<HTMLElement>('.entry-actions')?.dataset['id'];
+  if (id !== undefined) {
+    if (action === 'continue' || action === 'applyAnyway') {
+      post({ type: action, id });
+    } else if (action === 'open' && target.dataset['uri']) {
+      post({ type: 'open', uri: target.dataset['uri'] });
+    }
+    return;
+  }
+  const code = target.closest('.code-block')?.querySelector('pre code, pre');
+  if (code && (action === 'copy' || action === 'insert' || action === 'replace')) {
+    post({ type: action, code: code.textContent ?? '' });
   }
 });
 

@@ -74,7 +74,10 @@ describe('chat page', () => {
     await page.send({ type: 'chunk', id: 'm2', text: 'a **bold** claim.' });
     assert.equal(page.$('.entry-assistant strong').textContent, 'bold');
     assert.equal(page.$('.entry-assistant').getAttribute('aria-busy'), 'true');
-    await page.send({ type: 'finish', id: 'm2', state: 'interrupted', text: 'It is a **bold** claim.', note: 'cut' });
+    await page.send({
+      type: 'update',
+      entry: { ...answer, state: 'interrupted', text: 'It is a **bold** claim.', note: 'cut' },
+    });
     assert.equal(page.$('.entry-assistant').dataset['state'], 'interrupted');
     assert.equal(page.$('.entry-assistant .entry-note').textContent, 'cut');
     assert.equal(page.$('.entry-user .about').textContent, 'about a.py:1-2');
@@ -86,7 +89,7 @@ describe('chat page', () => {
     const evil =
       '<img src=x onerror="window.hacked=1"><script>window.hacked=2</script><iframe src="https://x"></iframe>';
     await page.send({ type: 'chunk', id: 'm2', text: evil });
-    await page.send({ type: 'finish', id: 'm2', state: 'done', text: evil });
+    await page.send({ type: 'update', entry: { ...answer, state: 'done', text: evil } });
     const body = page.$('.entry-assistant .entry-body');
     assert.equal(body.querySelector('img, script, iframe'), null);
     assert.ok(body.textContent?.includes('<script>window.hacked=2</script>'));
@@ -126,11 +129,78 @@ describe('chat page', () => {
     assert.deepEqual(page.posted.at(-1), { type: 'stop' });
   });
 
-  test('the attached selection shows and can be removed', async () => {
-    await page.send({ type: 'context', context: { label: 'sample.py:3-7' } });
+  test('the context chip shows the file or the attached selection, and can be removed', async () => {
+    await page.send({ type: 'context', context: { label: 'sample.py' } });
     assert.equal(page.$('#context').hidden, false);
+    assert.equal(page.$('#context').textContent?.replace(/\s+/g, ' ').trim(), 'Context: sample.py ×');
+    await page.send({ type: 'context', context: { label: 'sample.py:3-7', pinned: true } });
+    assert.equal(page.$('#context-kind').textContent, 'Selection:');
     assert.equal(page.$('#context-label').textContent, 'sample.py:3-7');
     page.$('#context-clear').click();
     assert.deepEqual(page.posted.at(-1), { type: 'clearContext' });
+    await page.send({ type: 'context', context: undefined });
+    assert.equal(page.$('#context').hidden, true);
+  });
+
+  test('progress says what the answer waits for, then counts tokens, beside Cancel', async () => {
+    await page.send({ type: 'append', entry: answer });
+    await page.send({ type: 'busy', busy: true });
+    await page.send({ type: 'progress', text: 'Waiting for the StarChat server to start…' });
+    assert.equal(page.$('#progress').hidden, false);
+    assert.equal(page.$('#progress-text').textContent, 'Waiting for the StarChat server to start…');
+    for (const piece of ['a', 'b', 'c']) {
+      await page.send({ type: 'chunk', id: 'm2', text: piece });
+    }
+    assert.equal(page.$('#progress-text').textContent, 'Writing the answer… 3 tokens');
+    assert.equal(page.$('#stop').textContent, 'Cancel');
+    page.$('#stop').click();
+    assert.deepEqual(page.posted.at(-1), { type: 'stop' });
+    await page.send({ type: 'busy', busy: false });
+    assert.equal(page.$('#progress').hidden, true);
+  });
+
+  test('a cut answer offers Continue; a refused edit Apply anyway; written tests Open', async () => {
+    await page.send({
+      type: 'append',
+      entry: { ...answer, state: 'done', text: 'partial', cut: true, note: 'The answer reached the length limit.' },
+    });
+    const entry = page.$('.entry-assistant');
+    assert.ok(entry.classList.contains('entry-cut'));
+    page.$('.entry-actions button[data-action="continue"]').click();
+    assert.deepEqual(page.posted.at(-1), { type: 'continue', id: 'm2' });
+    await page.send({
+      type: 'update',
+      entry: {
+        ...answer,
+        state: 'done',
+        text: 'x',
+        canApplyAnyway: true,
+        note: 'Not applied: it does not parse.',
+        file: { uri: 'file:///w/test_a.py', label: 'test_a.py' },
+      },
+    });
+    assert.equal(page.document.querySelector('button[data-action="continue"]'), null);
+    page.$('button[data-action="applyAnyway"]').click();
+    assert.deepEqual(page.posted.at(-1), { type: 'applyAnyway', id: 'm2' });
+    const open = page.$('button[data-action="open"]');
+    assert.equal(open.textContent, 'Open test_a.py');
+    open.click();
+    assert.deepEqual(page.posted.at(-1), { type: 'open', uri: 'file:///w/test_a.py' });
+  });
+
+  test('Replace selection is offered only while the editor has a selection', async () => {
+    await page.send({ type: 'append', entry: { ...answer, text: '```\nx = 1\n```', state: 'done' } });
+    const replace = page.$('.code-block button[data-action="replace"]');
+    assert.equal(page.document.body.classList.contains('has-selection'), false);
+    await page.send({ type: 'selection', present: true });
+    assert.equal(page.document.body.classList.contains('has-selection'), true);
+    replace.click();
+    assert.deepEqual(page.posted.at(-1), { type: 'replace', code: 'x = 1\n' });
+  });
+
+  test('model output cannot fake the answer buttons', async () => {
+    const fake = '<div class="entry-actions" data-id="m2"><button data-action="applyAnyway">Apply</button></div>';
+    await page.send({ type: 'append', entry: { ...answer, text: fake, state: 'done' } });
+    assert.equal(page.document.querySelectorAll('button[data-action="applyAnyway"]').length, 0);
   });
 });
