@@ -59,9 +59,16 @@ class Conversation:
         self.check_resumable()
         *earlier, question, answer = self.history
         prefix = answer["content"]
-        fitted = self._fit(
-            system, earlier, question["content"], lambda m: count_tokens(m, prefix), budget
-        )
+        try:
+            fitted = self._fit(
+                system, earlier, question["content"], lambda m: count_tokens(m, prefix), budget
+            )
+        except PromptTooLongError as error:
+            raise PromptTooLongError(
+                "The question and the answer so far fill the model's context window: the "
+                "answer cannot go on. Ask for the rest in a new message.",
+                error.excess,
+            ) from error
         return fitted, prefix
 
     def check_resumable(self) -> None:

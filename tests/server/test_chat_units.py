@@ -3,7 +3,7 @@ checked, a cut answer resumed within the budget (a scripted engine whose tokens 
 the LSP tests in test_chat.py and test_chat_resume.py are the proof on real engines)."""
 
 import pytest
-from starchat.engine import EngineSettings, Sampling
+from starchat.engine import EngineSettings, PromptTooLongError, Sampling
 from starchat.server.context import fit_code
 from starchat.server.conversations import Conversation, ConversationStore
 from starchat.server.lsp.errors import UserInputError
@@ -99,3 +99,12 @@ async def test_the_resumed_answer_is_joined_in_the_history() -> None:
     ]
     with pytest.raises(UserInputError, match="not cut"):  # it ended ("stop") this time
         plan_resume(engine, conversation, "system", Budget(1000, 100))
+
+
+def test_an_answer_that_fills_the_window_cannot_go_on() -> None:
+    engine = FakeEngine(EngineSettings(), [], window=100)
+    conversation = Conversation("c")
+    conversation.record("write more", "word " * 80, cut=True)
+    with pytest.raises(PromptTooLongError, match="the answer cannot go on") as error:
+        plan_resume(engine, conversation, "system", Budget(100, 50))
+    assert error.value.excess > 0
