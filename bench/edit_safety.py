@@ -21,6 +21,7 @@ Goal: the last two are 0.
 import argparse
 import ast
 import asyncio
+import difflib
 import importlib
 import inspect
 import os
@@ -172,6 +173,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default", help="default (offline model) or a path")
     parser.add_argument("--actions", default="addDocstring,improve")
+    parser.add_argument("--show", action="store_true", help="print each applied edit as a diff")
     args = parser.parse_args()
     workspace = Path(tempfile.mkdtemp(prefix="edit-safety-"))
     client = await start(args.model, workspace)
@@ -186,6 +188,11 @@ async def main() -> None:
             if reason is None:
                 after = client.texts[path.as_uri()]
                 counts["applied"] += 1
+                if args.show:
+                    diff = difflib.unified_diff(
+                        original.splitlines(), after.splitlines(), lineterm=""
+                    )
+                    print("\n".join(diff))
                 if shape(after) is None:
                     counts["applied but unparseable"] += 1
                 elif action == "addDocstring" and shape(after) != shape(original):
