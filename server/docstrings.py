@@ -40,9 +40,13 @@ def docstring_text(answer: str, language: str, name: str | None) -> str:
     answer = answer.replace("\r\n", "\n").replace("\r", "\n")
     code = extract_code(answer, language)
     if language != "python":
-        if code is None or not code.strip():
+        lines = (code or "").strip("\n").split("\n")
+        # an answer that repeats the code anyway: its leading comment lines are the doc
+        count = next((i for i, line in enumerate(lines) if not _COMMENT_LINE.match(line)), None)
+        comment = lines if count is None else lines[:count]
+        if not "".join(comment).strip():
             raise NoDocstring("its answer held no doc comment in a code block")
-        return code.strip("\n")
+        return "\n".join(comment)
     if code is not None:
         found = _python_docstring(code, name)
         if found is not None:
@@ -163,12 +167,22 @@ def _definition(
             raise NoDocstring(
                 "the code around the cursor does not parse, so there is no place for a docstring"
             ) from None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            row = node.lineno - 1 + offset
-            if first <= row <= last:
-                return node, offset
+    definitions = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    ]
+    for node in definitions:  # the first that starts in the target, else the innermost around
+        if first <= node.lineno - 1 + offset <= last:
+            return node, offset
+    around = [n for n in definitions if n.lineno - 1 + offset < first <= _end(n) - 1 + offset]
+    if around:
+        return max(around, key=lambda n: n.lineno), offset
     raise NoDocstring("there is no function or class here to document; put the cursor in one")
+
+
+def _end(node: ast.stmt) -> int:
+    return node.end_lineno or node.lineno
 
 
 def _quote(text: str, indent: str, eol: str) -> str:

@@ -118,3 +118,21 @@ def test_appended_tests_leave_out_imports_the_file_has() -> None:
     assert without_known_imports(code, current) == (
         "from pkg.calc import spread\nimport os\n\ndef test(): ..."
     )
+
+
+def test_a_selection_inside_a_function_documents_that_function() -> None:
+    text = "def f(x):\n    a = 1\n    b = 2\n    return a\n"
+    start = text.index("    b")
+    place = placement(
+        Document("file:///a.py", text, 1, "python"), Span(start, start + 9), '"""Doc."""', "python"
+    )
+    assert text[: place.span.start] + place.text + text[place.span.end :] == (
+        'def f(x):\n    """Doc."""\n    a = 1\n    b = 2\n    return a\n'
+    )
+
+
+def test_a_doc_comment_answer_that_repeats_the_code_keeps_only_the_comment() -> None:
+    answer = "```javascript\n/**\n * The sum.\n */\nfunction sum(xs) { return 0; }\n```"
+    assert docstring_text(answer, "javascript", None) == "/**\n * The sum.\n */"
+    with pytest.raises(NoDocstring):
+        docstring_text("```javascript\nfunction sum(xs) { return 0; }\n```", "javascript", None)
