@@ -9,6 +9,7 @@ for it.
 """
 
 import ast
+import builtins
 import functools
 import importlib
 from collections import Counter
@@ -199,3 +200,62 @@ def top_level_functions(language: str, text: str) -> set[str]:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
         }
     return set(definitions(language, text) or ())
+
+
+def sole_definition(language: str, text: str) -> str | None:
+    """The name of the one function or class `text` consists of, or None when it is
+    something else (several statements, an expression, code that does not parse)."""
+    if language == "python":
+        tree = _python(text)
+        if tree is None or len(tree.body) != 1:
+            return None
+        node = tree.body[0]
+        return node.name if isinstance(node, _PY_DEFINITIONS) else None
+    root = _tree(language, text)
+    if root is None or root.has_error:
+        return None
+    top = [c for c in root.named_children if "comment" not in c.type]
+    if len(top) != 1 or not any(word in top[0].type for word in _DEFINITION_WORDS):
+        return None
+    name = top[0].child_by_field_name("name")
+    return None if name is None else (name.text or b"").decode("utf-8", "replace")
+
+
+def top_level_statements(language: str, text: str) -> int | None:
+    """How many statements (comments aside) `text` holds at its top level; None: it does not
+    parse, or no grammar."""
+    if language == "python":
+        tree = _python(text)
+        return None if tree is None else len(tree.body)
+    root = _tree(language, text)
+    if root is None or root.has_error:
+        return None
+    return sum(1 for c in root.named_children if "comment" not in c.type)
+
+
+def undefined_names(text: str) -> set[str] | None:
+    """Names a Python text reads that nothing in it defines (not a builtin, an import, a
+    definition, a parameter or an assignment in any scope: a coarse, scope-blind check that
+    never blames a name defined somewhere); None when it does not parse."""
+    tree = _python(text)
+    if tree is None:
+        return None
+    defined = set(dir(builtins)) | {"__file__", "__name__", "__doc__", "__class__"}
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else defined).add(node.id)
+        elif isinstance(node, _PY_DEFINITIONS):
+            defined.add(node.name)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            defined.update(node.names)
+        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+            defined.add(node.name)
+    return used - defined
+
+
+_PY_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)

@@ -6,7 +6,9 @@ fails — one clause the user reads after "nothing was changed —" — or None 
   no definition ends up twice in the file (an answer that held the whole file).
 - Add docstring: the edited file differs from the original in docstrings and comments only.
 - Fix and Improve: every function, class and top-level variable the target defines is
-  still defined by the new code.
+  still defined by the new code; a function or class is replaced by one definition, not by
+  one with imports or other code around it; Python code reads no name that nothing in the
+  file defines (a coarse, scope-blind check: it never blames a defined name).
 - Write tests: the tests parse, import the module under test instead of redefining its
   functions, and assert something.
 """
@@ -55,12 +57,34 @@ def check_rewrite(
                 "than the code it replaces)"
             )
     if action.name in ("fix", "improve"):
-        kept = syntax.definitions(language, textwrap.dedent(target_code))
-        offered = syntax.definitions(language, textwrap.dedent(new_code))
-        if kept is not None and offered is not None:
-            lost = sorted(set(kept) - set(offered))
-            if lost:
-                return f"it no longer defines {_names(lost)}, which the code defined"
+        return _same_role(language, before, after, textwrap.dedent(target_code), new_code)
+    return None
+
+
+def _same_role(
+    language: str, before: str, after: str, target_code: str, new_code: str
+) -> str | None:
+    """Fix and Improve: the new code defines what the old one did, adds nothing around a
+    definition, and (Python) reads no name that nothing in the file defines."""
+    new_code = textwrap.dedent(new_code)
+    kept = syntax.definitions(language, target_code)
+    offered = syntax.definitions(language, new_code)
+    if kept is not None and offered is not None:
+        lost = sorted(set(kept) - set(offered))
+        if lost:
+            return f"it no longer defines {_names(lost)}, which the code defined"
+    name = syntax.sole_definition(language, target_code)
+    statements = syntax.top_level_statements(language, new_code)
+    if name is not None and statements is not None and statements > 1:
+        return (
+            f"it adds code around `{name}` (imports or other definitions) where only `{name}` "
+            "was to change"
+        )
+    if language == "python":
+        old_unknown = syntax.undefined_names(before) or set()
+        unknown = sorted((syntax.undefined_names(after) or set()) - old_unknown)
+        if unknown:
+            return f"it uses {_names(unknown)}, which nothing in the file defines"
     return None
 
 

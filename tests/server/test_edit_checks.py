@@ -136,3 +136,20 @@ def test_a_doc_comment_answer_that_repeats_the_code_keeps_only_the_comment() -> 
     assert docstring_text(answer, "javascript", None) == "/**\n * The sum.\n */"
     with pytest.raises(NoDocstring):
         docstring_text("```javascript\nfunction sum(xs) { return 0; }\n```", "javascript", None)
+
+
+def test_improve_may_not_add_imports_around_a_function_or_read_unknown_names() -> None:
+    improve = ACTIONS["improve"]
+    before = "import os\n\n\ndef f(xs):\n    return sorted(xs)\n"
+    target = "def f(xs):\n    return sorted(xs)"
+    with_import = "import heapq\n\n\ndef f(xs):\n    return heapq.nsmallest(len(xs), xs)"
+    after = before.replace(target, with_import)
+    reason = check_rewrite(improve, "python", before, after, target, with_import) or ""
+    assert "adds code around `f`" in reason
+    unknown = "def f(xs):\n    return sorted(xs, key=scale)"
+    after = before.replace(target, unknown)
+    reason = check_rewrite(improve, "python", before, after, target, unknown) or ""
+    assert reason == "it uses `scale`, which nothing in the file defines"
+    fine = "def f(xs):\n    return list(sorted(xs, key=os.fspath))"
+    after = before.replace(target, fine)
+    assert check_rewrite(improve, "python", before, after, target, fine) is None
