@@ -55,10 +55,11 @@ NOTIFICATIONS = (STATUS, CONTEXT_TRIMMED)
 
 COMMANDS = tuple(f"starchat.{name}" for name in ACTIONS)
 """Commands carried by code actions (`workspace/executeCommand`). Arguments: one object
-`[{uri, range, diagnostics?, conversationId?, partialResultToken?}]`: `range` empty means the
-enclosing function or class (where there is no code, the command fails with InvalidParams
-and nothing is offered there); `conversationId` continues that conversation (unknown:
-error `unknown_conversation`), absent starts one; with `partialResultToken` the answer
+`[{uri, range, diagnostics?, conversationId?, partialResultToken?, history?}]`: `range` empty
+means the enclosing function or class (where there is no code, the command fails with
+InvalidParams and nothing is offered there); `conversationId` continues that conversation
+(unknown: error `unknown_conversation`, unless `history` is given: then, as for chat, a new
+conversation seeded with it), absent starts one; with `partialResultToken` the answer
 streams as `$/progress {text}`, as chat does.
 
 Results: `starchat.explain` → `{conversationId, text, usage}`; the rewrites (`fix`,

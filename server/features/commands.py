@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
-from starchat.prompts import ACTIONS, Action
+from starchat.prompts import ACTIONS, Action, Message
 from starchat.server import methods
 from starchat.server.actions import action_slots, action_turn
 from starchat.server.context import relative_path
@@ -78,11 +78,7 @@ async def run_action(
     slots, test = action_slots(document.uri, context)
     if action.result == "testFile":
         test = confine_test_file(test, document.uri, ls.workspace_roots())
-    conversation = (
-        ls.conversations.get(location.conversation_id)
-        if location.conversation_id is not None
-        else ls.conversations.start()
-    )
+    conversation = _conversation(ls, location)
     build = action_turn(action, slots)
     with document.track(target.span) as tracked:
         answer = await _ask(
@@ -101,6 +97,20 @@ async def run_action(
     if action.result == "testFile":
         return result | await edit.tests(test, target.code)
     return result | await edit.rewrite(document, target, tracked)
+
+
+def _conversation(ls: "StarChatServer", location: CommandArguments) -> Conversation:
+    """The conversation named, else one seeded with the client's `history`, else a new one
+    (as chat's requests)."""
+    known = location.conversation_id is not None and (
+        location.history is None or location.conversation_id in ls.conversations
+    )
+    if known:
+        return ls.conversations.get(location.conversation_id or "")
+    history: list[Message] = [
+        {"role": m.role, "content": m.content} for m in location.history or []
+    ]
+    return ls.conversations.start(history)
 
 
 async def _ask(

@@ -90,6 +90,8 @@ class CommandArguments(EditorLocation):
 
     conversation_id: str | None = None
     partial_result_token: int | str | None = None
+    history: list[HistoryMessage] | None = None
+    """As chat's: the conversation to go on from when the server does not know the id."""
 
 
 Model = TypeVar("Model", bound=_Params)

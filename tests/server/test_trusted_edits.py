@@ -291,6 +291,23 @@ async def test_commands_continue_the_conversation_and_stream(
     assert [m["content"] for m in sent[1:3]] == ["I am Zorblax.", "Hello Zorblax."]
 
 
+async def test_a_command_goes_on_from_the_clients_history_after_a_restart(
+    client: StarChatClient, scripted_openai: OpenAIStub
+) -> None:
+    open_document(client, CALC, CALC_TEXT)
+    scripted_openai.answer("It returns the middle value, Zorblax.")
+    history = [
+        {"role": "user", "content": "I am Zorblax."},
+        {"role": "assistant", "content": "Hello Zorblax."},
+    ]
+    result = await command(
+        client, "explain", CALC, at(5), conversationId="gone-after-restart", history=history
+    )
+    assert result["conversationId"] != "gone-after-restart"
+    sent = scripted_openai.requests[-1]["messages"]
+    assert [m["content"] for m in sent[1:3]] == ["I am Zorblax.", "Hello Zorblax."]
+
+
 async def test_tests_that_redefine_the_function_or_assert_nothing_are_rejected(
     client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
