@@ -208,7 +208,7 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
     const user = chat.locator('.entry-user').last();
     let seen = '';
     await waitFor(
-      async () => (seen = await user.innerText()).includes('Explain sample.py:1-8'),
+      async () => (seen = await user.innerText()).includes('about sample.py:1-8') && seen.includes('Explain'),
       15_000,
       () => `Explain did not reach the panel (last message: ${JSON.stringify(seen)})`,
     );
