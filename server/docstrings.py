@@ -19,6 +19,7 @@ from starchat.server.documents import Document, Span
 from starchat.server.edits import line_ending
 
 _TRIPLE = re.compile(r'(?s)[rRuU]?("""|\'\'\')(.*?)\1')
+_QUOTES = re.compile(r'^(?:[rRuU]?(?:"""|\'\'\')\s*)+|(?:\s*(?:"""|\'\'\'))+$')
 _COMMENT_LINE = re.compile(r"^\s*(//|/\*|\*|#(?!!)|--)")
 
 
@@ -51,12 +52,20 @@ def docstring_text(answer: str, language: str, name: str | None) -> str:
         found = _python_docstring(code, name)
         if found is not None:
             return found
-    quoted = _TRIPLE.search(code if code is not None else answer)
-    if quoted is not None and quoted.group(2).strip():
-        return inspect.cleandoc(quoted.group(2))
-    if code is not None and code.strip() and not _holds_definitions(code):
-        return inspect.cleandoc(code)
+    quoted = next(
+        (m for m in _TRIPLE.finditer(code if code is not None else answer) if m.group(2).strip()),
+        None,
+    )
+    if quoted is not None:
+        return _unquoted(quoted.group(2))
+    if code is not None and _unquoted(code) and not _holds_definitions(code):
+        return _unquoted(code)
     raise NoDocstring("its answer held no docstring")
+
+
+def _unquoted(text: str) -> str:
+    """`text` without stray triple quotes around it (an unterminated docstring, say)."""
+    return inspect.cleandoc(_QUOTES.sub("", text.strip()))
 
 
 def _holds_definitions(code: str) -> bool:

@@ -40,6 +40,7 @@ def test_a_target_follows_changes_around_it(
         '```python\ndef total(xs):\n    """Sum of `xs`."""\n    return 0\n```',
         "```\nSum of `xs`.\n```",
         'The docstring: """Sum of `xs`."""',
+        '```python\n"""\n"""Sum of `xs`.\n```',  # stray and unterminated quotes
     ],
 )
 def test_the_docstring_is_read_from_any_answer_shape(answer: str) -> None:
