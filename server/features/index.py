@@ -12,7 +12,7 @@ none the index is off and chat works as before.
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +74,7 @@ class IndexKeeper:
             self._buffers.discard(uri)
             self._index.close_buffer(Path(uri_path(uri)))
 
-    def files_changed(self, changes: list[types.FileEvent]) -> None:
+    def files_changed(self, changes: Sequence[types.FileEvent]) -> None:
         for change in changes:
             if not change.uri.startswith("file:"):
                 continue
