@@ -20,7 +20,9 @@ class Action:
     range), "docstring" (the answer is a docstring alone, which the server puts in place) or
     "testFile" (the extracted code goes to a test file beside the source). Every action is
     offered wherever there is code; one that `uses_diagnostics` carries those the editor
-    reports in the range and is then the preferred fix (its prompt works without them).
+    reports in the range and is then the preferred fix (its prompt works without them). One
+    that `uses_definitions` also shows the model where the workspace defines the names the
+    code uses (callees, classes, constants), found by the server's workspace index.
     """
 
     name: ActionName
@@ -29,12 +31,20 @@ class Action:
     result: Result
     kind: Kind
     uses_diagnostics: bool = False
+    uses_definitions: bool = False
 
 
 ACTIONS: dict[str, Action] = {
     a.name: a
     for a in (
-        Action("explain", "StarChat: Explain", "actions/explain.jinja", "answer", ""),
+        Action(
+            "explain",
+            "StarChat: Explain",
+            "actions/explain.jinja",
+            "answer",
+            "",
+            uses_definitions=True,
+        ),
         Action(
             "fix",
             "StarChat: Fix",
@@ -42,8 +52,16 @@ ACTIONS: dict[str, Action] = {
             "replace",
             "quickfix",
             uses_diagnostics=True,
+            uses_definitions=True,
         ),
-        Action("writeTests", "StarChat: Write tests", "actions/tests.jinja", "testFile", ""),
+        Action(
+            "writeTests",
+            "StarChat: Write tests",
+            "actions/tests.jinja",
+            "testFile",
+            "",
+            uses_definitions=True,
+        ),
         Action(
             "addDocstring",
             "StarChat: Add docstring",

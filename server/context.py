@@ -66,8 +66,12 @@ def editor_context(
 def language_of(document: Document) -> str:
     if document.language_id:
         return document.language_id
-    extension = posixpath.splitext(urlparse(document.uri).path)[1].lower()
-    return _EXTENSIONS.get(extension, "text")
+    return language_of_path(urlparse(document.uri).path)
+
+
+def language_of_path(path: str) -> str:
+    """The LSP language id for a file name, by its extension ("text" when unknown)."""
+    return _EXTENSIONS.get(posixpath.splitext(path)[1].lower(), "text")
 
 
 def uri_path(uri: str) -> str:

@@ -9,9 +9,9 @@ Everything beyond standard LSP lives under the `starchat/` namespace; commands a
 from starchat.prompts import ACTIONS
 
 CHAT = "starchat/chat"
-"""Request. Params `{message, conversationId?, context?: {uri, range?, diagnostics?, cursor?},
-partialResultToken?, history?, continue?}`; result `{conversationId, text, usage,
-droppedMessages}` (`usage`: `{promptTokens, generatedTokens, timeToFirstToken,
+"""Request. Params `{message, conversationId?, context?: {uri, range?, diagnostics?, cursor?,
+files?}, partialResultToken?, history?, continue?}`; result `{conversationId, text, usage,
+droppedMessages, references}` (`usage`: `{promptTokens, generatedTokens, timeToFirstToken,
 tokensPerSecond, finishReason: "stop"|"length"|"cancelled"}`; "length": the answer was cut by
 `maxNewTokens`). With a `partialResultToken`, `$/progress` notifications for that token carry
 `{text}` (new text, in order).
@@ -36,7 +36,11 @@ tokensPerSecond, finishReason: "stop"|"length"|"cancelled"}`; "length": the answ
   with a note above and below saying how many lines were left out; without `cursor`, from
   the top. `range` empty: the enclosing function or class; not empty: the selection (no
   `cursor` needed). `context.diagnostics` (LSP Diagnostic[]) absent: those the client last
-  sent with a code-action request."""
+  sent with a code-action request.
+- `references`: `[{uri, range}]`, the code from the workspace index that went with the
+  message, best first: the chunks of the `context.files` the user named (URIs), then those
+  the message (and its selection) finds, never the context's own document, whole chunks
+  within `workspaceContextTokens` (0: none) and after the question and its code."""
 
 CONVERSATION_DELETE = "starchat/conversation/delete"
 """Request. Params `{conversationId}`; result `{deleted: boolean}`."""
@@ -62,18 +66,20 @@ InvalidParams and nothing is offered there); `conversationId` continues that con
 conversation seeded with it), absent starts one; with `partialResultToken` the answer
 streams as `$/progress {text}`, as chat does.
 
-Results: `starchat.explain` → `{conversationId, text, usage}`; the rewrites (`fix`,
+Results: `starchat.explain` → `{conversationId, text, usage, references}`; the rewrites (`fix`,
 `addDocstring`, `improve`, `writeTests`) → `{applied, text, message?, conversationId, usage,
-rejected?: {reason, edit}, testUri?}`. The edit goes through `workspace/applyEdit`, with a
-change annotation `{label: "StarChat: <verb>", needsConfirmation: true, description}` on every
-text edit (and file creation) when the client supports change annotations and the option
-`edits.preview` is on; `applied: false` then means the user discarded it. `rejected`: the
-answer failed validation (does not parse, changed code when only a docstring was asked, lost
-a name the target defines, tests that redefine the code or assert nothing), nothing was
-applied, `reason` is one sentence for the user and `edit` the WorkspaceEdit (without
-annotations) the client may apply after the user chose "Apply anyway". `writeTests` also
-returns `testUri` (the test file) and asks the client to open it with `window/showDocument`
-when it supports that (otherwise `window/showMessage` names it)."""
+references, rejected?: {reason, edit}, testUri?}`. `references` (`[{uri, range}]`): for
+Explain, Fix and Write tests, where the workspace index found the definitions of names the code
+uses, sent with the prompt (chat's budget); otherwise empty. The edit goes through
+`workspace/applyEdit`, with a change annotation `{label: "StarChat: <verb>", needsConfirmation:
+true, description}` on every text edit (and file creation) when the client supports change
+annotations and the option `edits.preview` is on; `applied: false` then means the user
+discarded it. `rejected`: the answer failed validation (does not parse, changed code when only
+a docstring was asked, lost a name the target defines, tests that redefine the code or assert
+nothing), nothing was applied, `reason` is one sentence for the user and `edit` the
+WorkspaceEdit (without annotations) the client may apply after the user chose "Apply anyway".
+`writeTests` also returns `testUri` (the test file) and asks the client to open it with
+`window/showDocument` when it supports that (otherwise `window/showMessage` names it)."""
 
 CLIENT_CAPABILITY = "starchat"
 """Key under the client's `capabilities.experimental`: `{answerPanel: true}` says the client

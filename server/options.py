@@ -68,6 +68,10 @@ class Options(BaseModel):
     """Token budget for prompt plus answer; 0 = the model's context window."""
     edits_preview: bool = Field(default=True, alias="edits.preview")
     """Ask the editor to show each rewrite as a diff to accept or discard, where it can."""
+    workspace_context_tokens: int = Field(default=1024, ge=0, le=32768)
+    """Most tokens of a prompt that code from the workspace index may take; 0 = index off."""
+    exclude: list[str] = Field(default_factory=list)
+    """Gitignore-style globs the workspace index never reads (beyond .gitignore and secrets)."""
 
     @field_validator("device")
     @classmethod

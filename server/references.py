@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starchat.prompts.files import environment
+from starchat.server.context import language_of_path
 from starchat.server.index.chunks import Chunk
 from starchat.server.index.workspace import WorkspaceIndex
 
@@ -146,6 +147,32 @@ def add_references(
     return (turn(kept), kept) if kept else (user, [])
 
 
+class Referencing:
+    """A user-turn builder (turns.BuildUser) that appends the workspace references `find`
+    gives for the turn another builder made, and remembers the ones it kept."""
+
+    def __init__(
+        self,
+        build: Callable[[Callable[[str], int], int], str],
+        find: Callable[[str], list[Reference]],
+        limit: int,
+    ) -> None:
+        self._build, self._find, self._limit = build, find, limit
+        self.kept: list[Reference] = []
+
+    def __call__(self, count: Callable[[str], int], budget: int) -> str:
+        user = self._build(count, budget)
+        if self._limit <= 0:
+            return user
+        user, self.kept = add_references(user, self._find(user), count, budget, self._limit)
+        return user
+
+
+def file_references(index: WorkspaceIndex, path: Path) -> list[Reference]:
+    """Every indexed chunk of one file, in order (a file the user named)."""
+    return [_reference(index, chunk) for chunk in index.chunks_of(path)]
+
+
 def render_references(references: list[Reference]) -> str:
     if not references:
         return ""
@@ -158,6 +185,4 @@ def _reference(index: WorkspaceIndex, chunk: Chunk) -> Reference:
 
 
 def _fence(path: Path) -> str:
-    return {".py": "python", ".ts": "typescript", ".js": "javascript", ".rs": "rust"}.get(
-        path.suffix, path.suffix.lstrip(".")
-    )
+    return language_of_path(path.name)

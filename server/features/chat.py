@@ -12,6 +12,7 @@ reload or a server restart) sends it with an id the server no longer knows, and 
 conversation goes on from it; `continue` resumes an answer the answer limit cut.
 """
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -22,6 +23,7 @@ from starchat.server.context import build_user_message
 from starchat.server.conversations import Conversation
 from starchat.server.lsp.errors import UserInputError, guarded
 from starchat.server.lsp.params import ChatContext, ChatParams, DeleteConversationParams, parse
+from starchat.server.references import Reference, Referencing
 from starchat.server.turns import BuildUser, take_turn
 
 if TYPE_CHECKING:
@@ -34,6 +36,11 @@ def register(server: "StarChatServer") -> None:
     async def chat(ls: "StarChatServer", params: Any) -> dict[str, Any]:
         request = parse(ChatParams, params, methods.CHAT)
         build = None if request.continue_ else _user_turn(ls, request)
+        referencing = (
+            Referencing(build, _finder(ls, request), ls.options.workspace_context_tokens)
+            if build
+            else None
+        )
         conversation = _conversation(ls, request)
         if request.continue_:
             conversation.check_resumable()
@@ -49,12 +56,13 @@ def register(server: "StarChatServer") -> None:
                 {"conversationId": conversation.id, "droppedMessages": dropped},
             )
 
-        answer = await take_turn(ls.host, ls.options, conversation, build, stream, trimmed)
+        answer = await take_turn(ls.host, ls.options, conversation, referencing, stream, trimmed)
         return {
             "conversationId": conversation.id,
             "text": answer.text,
             "usage": answer.usage.to_json(),
             "droppedMessages": answer.dropped_messages,
+            "references": [r.to_json() for r in referencing.kept] if referencing else [],
         }
 
     @server.feature(methods.CONVERSATION_DELETE)
@@ -71,6 +79,21 @@ def _user_turn(ls: "StarChatServer", request: ChatParams) -> BuildUser:
     return lambda count, budget: build_user_message(
         request.message, editor, count, budget, cursor_line
     )
+
+
+def _finder(ls: "StarChatServer", request: ChatParams) -> Callable[[str], list[Reference]]:
+    """What the workspace index finds for this message: the files the user named, then the
+    chunks that match the message (and its selection), never the document already shown."""
+    context = request.context
+    shown = [context.uri] if context is not None else []
+    named = (context.files if context is not None else None) or []
+    selection = context is not None and context.range is not None
+
+    def find(user: str) -> list[Reference]:
+        query = user if selection else request.message
+        return ls.workspace_index.references(query, shown, named)
+
+    return find
 
 
 def _conversation(ls: "StarChatServer", request: ChatParams) -> Conversation:

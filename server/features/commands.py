@@ -36,6 +36,7 @@ from starchat.server.edits import EditStyle, UnitTestFile, confine_test_file
 from starchat.server.lsp.errors import UserInputError, guarded
 from starchat.server.lsp.params import CommandArguments, parse
 from starchat.server.lsp.progress import ProgressBar
+from starchat.server.references import Referencing
 from starchat.server.rewrites import Proposal, Unusable, propose_rewrite, propose_tests
 from starchat.server.targets import Target
 from starchat.server.turns import Answer, BuildUser, take_turn
@@ -79,7 +80,14 @@ async def run_action(
     if action.result == "testFile":
         test = confine_test_file(test, document.uri, ls.workspace_roots())
     conversation = _conversation(ls, location)
-    build = action_turn(action, slots)
+    build: BuildUser = action_turn(action, slots)
+    referencing = None
+    if action.uses_definitions:
+        build = referencing = Referencing(
+            build,
+            lambda _user: ls.workspace_index.definitions(target.code, [document.uri]),
+            ls.options.workspace_context_tokens,
+        )
     with document.track(target.span) as tracked:
         answer = await _ask(
             ls, action, conversation, build, params.work_done_token, location.partial_result_token
@@ -88,6 +96,7 @@ async def run_action(
         "conversationId": conversation.id,
         "text": answer.text,
         "usage": answer.usage.to_json(),
+        "references": [r.to_json() for r in referencing.kept] if referencing else [],
     }
     if action.result == "answer":
         if not ls.client_capability("experimental", methods.CLIENT_CAPABILITY, "answerPanel"):

@@ -56,8 +56,10 @@ def apply_options(ls: "StarChatServer", raw: Any) -> None:
             "client (`starchat serve --model … --backend …`). Keeping the server's values.",
             types.MessageType.Error,
         )
-    ls.options = update.options
+    previous, ls.options = ls.options, update.options
     configure_host(ls)
+    if ls.started:
+        ls.workspace_index.reconfigure(previous, ls.options, ls.workspace_roots())
 
 
 def configure_host(ls: "StarChatServer") -> None:

@@ -11,6 +11,7 @@ none the index is off and chat works as before.
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -22,6 +23,13 @@ from starchat.server.context import uri_path
 from starchat.server.index.workspace import IndexStatus, WorkspaceIndex
 from starchat.server.lsp.errors import guarded
 from starchat.server.lsp.progress import ProgressBar
+from starchat.server.options import Options
+from starchat.server.references import (
+    Reference,
+    definitions_used,
+    file_references,
+    related,
+)
 
 if TYPE_CHECKING:
     from starchat.server.session import StarChatServer
@@ -37,22 +45,34 @@ class IndexKeeper:
         self._index = WorkspaceIndex([])
         self._buffers: set[str] = set()
         """Open documents changed since the index last read them."""
-        self._stopped = False
+        self._stop = threading.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def status(self) -> IndexStatus:
         return self._index.status()
 
-    def start(self, roots: list[str], exclude: list[str]) -> None:
+    def start(self, roots: list[str], options: Options) -> None:
+        """Index the `file:` folders among `roots`; none when the options turn the index off."""
         folders = [Path(uri_path(uri)) for uri in roots if uri.startswith("file:")]
         folders = [f for f in dict.fromkeys(folders) if f.is_dir()]
-        self._index = WorkspaceIndex(folders, exclude)
+        if not options.workspace_context_tokens:
+            folders = []
+        self._stop = threading.Event()  # a build of earlier settings keeps its own
+        self._index = WorkspaceIndex(folders, options.exclude)
         if folders:
             self._keep(self._build())
             self._keep(watch_files(self._ls))
 
+    def reconfigure(self, previous: Options, options: Options, roots: list[str]) -> None:
+        """Build the index again when the settings change what it reads or turn it on/off."""
+        if previous.exclude != options.exclude or bool(previous.workspace_context_tokens) != bool(
+            options.workspace_context_tokens
+        ):
+            self.stop()
+            self.start(roots, options)
+
     def stop(self) -> None:
-        self._stopped = True
+        self._stop.set()
         for task in self._tasks:
             task.cancel()
 
@@ -64,6 +84,24 @@ class IndexKeeper:
             if document is not None:
                 self._index.open_buffer(Path(uri_path(uri)), document.text)
         return self._index
+
+    def references(self, query: str, skip: list[str], files: list[str]) -> list[Reference]:
+        """The chunks of the files the user named, then those `query` finds elsewhere than
+        the `skip` documents (already in the prompt)."""
+        index = self.fresh()
+        named = [
+            r
+            for uri in files
+            if uri.startswith("file:")
+            for r in file_references(index, Path(uri_path(uri)))
+        ]
+        shown = [Path(uri_path(uri)) for uri in skip if uri.startswith("file:")]
+        return named + [r for r in related(index, query, shown) if r not in named]
+
+    def definitions(self, code: str, skip: list[str]) -> list[Reference]:
+        """Where the names `code` uses are defined, outside the `skip` documents."""
+        shown = [Path(uri_path(uri)) for uri in skip if uri.startswith("file:")]
+        return definitions_used(self.fresh(), code, shown)
 
     def opened(self, uri: str) -> None:
         if uri.startswith("file:"):
@@ -92,7 +130,11 @@ class IndexKeeper:
         def progress(done: int, total: int) -> None:  # called from the worker thread
             loop.call_soon_threadsafe(bar.report, f"Indexing the workspace: {done}/{total} files")
 
-        await asyncio.to_thread(self._index.build, progress, lambda: self._stopped)
+        index, stop = self._index, self._stop
+        await asyncio.to_thread(index.build, progress, stop.is_set)
+        if stop.is_set():
+            bar.end("Stopped")
+            return
         status = self._index.status()
         capped = " (file cap reached)" if status.capped else ""
         bar.end(f"Indexed {status.files} files{capped}")

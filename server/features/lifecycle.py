@@ -33,7 +33,7 @@ def register(server: "StarChatServer") -> None:
         ls.stop_reporting = ls.host.subscribe(StatusReporter(ls))
         ls.started = True
         configure_host(ls)
-        ls.workspace_index.start(ls.workspace_roots(), [])
+        ls.workspace_index.start(ls.workspace_roots(), ls.options)
 
     @server.feature(types.SHUTDOWN)
     @guarded("shutdown")

@@ -70,6 +70,10 @@ class ChunkIndex:
     def chunks(self) -> int:
         return sum(len(c) for c in self._files.values())
 
+    def chunks_of(self, path: str) -> list[Chunk]:
+        with self._lock:
+            return list(self._files.get(path, []))
+
     def paths(self) -> list[str]:
         with self._lock:
             return sorted(self._files)

@@ -123,6 +123,10 @@ class WorkspaceIndex:
                 self._buffers.discard(found[0])
             self.refresh(path)
 
+    def chunks_of(self, path: Path) -> list[Chunk]:
+        found = self._locate(path)
+        return self._chunks.chunks_of(found[0]) if found is not None and found[1] else []
+
     def indexed(self) -> list[str]:
         """Every indexed file, as its key (workspace-relative path), sorted."""
         return self._chunks.paths()

@@ -61,6 +61,8 @@ class ChatContext(EditorLocation):
     where the file is cut around when it does not fit."""
 
     cursor: Position | None = None
+    files: list[str] | None = None
+    """URIs of workspace files the user named: their code goes with the message first."""
 
 
 class HistoryMessage(_Params):

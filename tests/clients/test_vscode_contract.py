@@ -77,6 +77,7 @@ def test_types_enums_and_bounds_agree(key: str) -> None:
             int: "integer",
             float: "number",
             bool: "boolean",
+            list[str]: "array",
         }
         assert schema["type"] == json_types[annotation]
     bounds = {

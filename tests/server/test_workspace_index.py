@@ -110,3 +110,85 @@ async def test_watched_changes_keep_it_current_and_secrets_stay_out(
     shipping.unlink()
     _changed(client, shipping, types.FileChangeType.Deleted)
     assert (await _index(client, lambda i: i["files"] == 3))["files"] == 3
+
+
+async def _chat(client: StarChatClient, message: str, **context: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {"message": message}
+    if context:
+        params["context"] = context
+    return dict(as_dict(await client.protocol.send_request_async(methods.CHAT, params)))
+
+
+async def test_chat_gets_the_defining_code_and_lists_it(
+    client: StarChatClient, project: Path, scripted_openai: OpenAIStub
+) -> None:
+    await _index(client, lambda i: i["state"] == "ready")
+    result = await _chat(client, "How is the invoice total computed? What is the API_KEY?")
+    sent = scripted_openai.last_user_message()
+    assert "`pkg/billing.py`, lines 1–2:\n```python\ndef compute_invoice_total" in sent
+    billing = (project / "pkg" / "billing.py").resolve().as_uri()
+    assert result["references"][0]["uri"] == billing
+    assert result["references"][0]["range"]["start"] == {"line": 0, "character": 0}
+    assert all(SECRET not in str(r["messages"]) for r in scripted_openai.requests)
+
+
+async def test_a_named_file_goes_first_and_the_open_file_is_not_repeated(
+    client: StarChatClient, project: Path, scripted_openai: OpenAIStub
+) -> None:
+    await _index(client, lambda i: i["state"] == "ready")
+    billing = project / "pkg" / "billing.py"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(billing.as_uri(), "python", 1, billing.read_text())
+        )
+    )
+    agent = (project / "web" / "agent.ts").as_uri()
+    result = await _chat(
+        client, "Why is the invoice total wrong?", uri=billing.as_uri(), files=[agent]
+    )
+    sent = scripted_openai.last_user_message()
+    assert sent.count("def compute_invoice_total") == 1  # the open file, not a reference too
+    assert "`web/agent.ts`, lines 1–1:\n```typescript\nexport function parseUserAgent" in sent
+    assert result["references"][0]["uri"].endswith("web/agent.ts")
+
+
+async def test_explain_sees_the_definitions_its_code_uses(
+    client: StarChatClient, project: Path, scripted_openai: OpenAIStub
+) -> None:
+    await _index(client, lambda i: i["state"] == "ready")
+    report = project / "report.py"
+    text = "def report(items):\n    return compute_invoice_total(items, 0.2) + area_of_circle(1)\n"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(report.as_uri(), "python", 1, text))
+    )
+    empty = {"start": {"line": 1, "character": 8}, "end": {"line": 1, "character": 8}}
+    result = as_dict(
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                "starchat.explain", [{"uri": report.as_uri(), "range": empty}]
+            )
+        )
+    )
+    sent = scripted_openai.last_user_message()
+    assert "`pkg/billing.py`, lines 1–2:" in sent and "`pkg/geometry.py`, lines 1–2:" in sent
+    assert len(result["references"]) == 2
+
+
+async def test_the_budget_is_kept_and_zero_turns_the_index_off(
+    client: StarChatClient, scripted_openai: OpenAIStub
+) -> None:
+    await _index(client, lambda i: i["state"] == "ready")
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams({"starchat": {"workspaceContextTokens": 5}})
+    )
+    result = await _chat(client, "How is the invoice total computed?")
+    assert result["references"] == [] and "Other code" not in scripted_openai.last_user_message()
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams({"starchat": {"workspaceContextTokens": 0}})
+    )
+    assert (await _index(client, lambda i: i["state"] == "off"))["files"] == 0
+    assert (await _chat(client, "How is the invoice total computed?"))["text"] == "OK."
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams({"starchat": {"workspaceContextTokens": 1024}})
+    )
+    assert (await _index(client, lambda i: i["state"] == "ready"))["files"] == 3

@@ -46,6 +46,8 @@ export interface ChatContext {
   range?: Range;
   diagnostics?: Diagnostic[];
   cursor?: Position;
+  /** Workspace files the user named: their code goes with the message first. */
+  files?: string[];
 }
 
 /** One earlier turn, for a server that does not know the conversation (after a restart). */
@@ -82,6 +84,14 @@ export interface ChatResult {
   text: string;
   usage: Usage;
   droppedMessages: number;
+  /** The workspace code that went with the message, best first. */
+  references?: Reference[];
+}
+
+/** Code from the workspace index that a prompt included. */
+export interface Reference {
+  uri: string;
+  range: Range;
 }
 
 /** One streamed piece of an answer: new text, in order. */
@@ -129,6 +139,8 @@ export interface ExplainResult {
   conversationId: string;
   text: string;
   usage: Usage;
+  /** Where the workspace defines names the code uses (sent with Explain, Fix, Write tests). */
+  references?: Reference[];
 }
 
 /** An answer that failed the server's checks: nothing was applied. */
@@ -147,6 +159,7 @@ export interface EditResult {
   message?: string;
   conversationId: string;
   usage: Usage;
+  references?: Reference[];
   rejected?: Rejected;
   /** Write tests: the test file written (the server also asks the editor to open it). */
   testUri?: string;

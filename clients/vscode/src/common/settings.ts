@@ -32,6 +32,8 @@ export const SERVER_OPTION_KEYS = [
   'systemPrompt',
   'contextTokens',
   'edits.preview',
+  'workspaceContextTokens',
+  'exclude',
 ] as const;
 
 export type ServerOptionKey = (typeof SERVER_OPTION_KEYS)[number];
@@ -50,6 +52,8 @@ export interface ServerOptions {
   contextTokens: number;
   /** A dotted setting is one flat key (`edits.preview`); the server reads it so. */
   'edits.preview': boolean;
+  workspaceContextTokens: number;
+  exclude: string[];
 }
 
 /**
