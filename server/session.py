@@ -15,6 +15,7 @@ from lsprotocol import types
 from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
 from starchat.prompts.actions import ActionSlots
+from starchat.server import methods
 from starchat.server.context import Target, editor_context
 from starchat.server.conversations import ConversationStore
 from starchat.server.documents import Document, DocumentStore
@@ -72,6 +73,12 @@ class StarChatServer(LanguageServer):
             if value is None:
                 return None
         return value
+
+    def has_answer_panel(self) -> bool:
+        """The client shows answers and refusals in a panel of its own (VS Code's chat)."""
+        return bool(
+            self.client_capability("experimental", methods.CLIENT_CAPABILITY, "answerPanel")
+        )
 
     def workspace_roots(self) -> list[str]:
         workspace = self.workspace

@@ -99,7 +99,7 @@ async def run_action(
         "references": [r.to_json() for r in referencing.kept] if referencing else [],
     }
     if action.result == "answer":
-        if not ls.client_capability("experimental", methods.CLIENT_CAPABILITY, "answerPanel"):
+        if not ls.has_answer_panel():
             ls.show(answer.text)
         return result
     edit = _Edit(ls, action, context.language, answer.text)
@@ -221,5 +221,6 @@ class _Edit:
 
     def _not_applied(self, reason: str) -> dict[str, Any]:
         message = f"{self.action.title}: nothing was changed — {reason}."
-        self.ls.show(message, types.MessageType.Warning)
+        if not self.ls.has_answer_panel():  # a panel shows the result's message itself
+            self.ls.show(message, types.MessageType.Warning)
         return {"applied": False, "message": message}

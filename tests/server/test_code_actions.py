@@ -118,8 +118,10 @@ async def test_fix_replaces_the_enclosing_function_with_the_answers_code(
         "text",
         "conversationId",
         "usage",
+        "references",
     }
     assert result["usage"]["finishReason"] == "stop"
+    assert result["references"] == []  # the test workspace is not on disk: no index
     prompt = scripted_openai.last_user_message()
     assert "- line 13: undefined name 'value' (pyflakes)" in prompt
     assert "def mean(self, values):" in prompt and "def area" not in prompt
