@@ -30,6 +30,7 @@ def test_neovim_chats_and_fixes(tmp_path: Path, scripted_openai: OpenAIStub) -> 
     (tmp_path / "pyproject.toml").write_text("")
     source = tmp_path / "stats.py"
     source.write_text(SOURCE)
+    (tmp_path / "averages.py").write_text("def mean_of(values):\n    return sum(values) / 2\n")
     result = tmp_path / "result.json"
     scripted_openai.answer(
         "It averages `values`, but it divides by `len(value)`, which is not defined.",
@@ -76,6 +77,8 @@ def test_neovim_chats_and_fixes(tmp_path: Path, scripted_openai: OpenAIStub) -> 
     question = scripted_openai.requests[0]["messages"][-1]["content"]
     assert "```python\ndef mean(values):\n    total = sum(values)\n```" in question
     assert "`stats.py`" in question
+    assert "`averages.py`, lines 1–2:" in question  # from the workspace index
+    assert "References:" in chat["window"] and "- averages.py:1-2" in chat["window"]
 
     assert "StarChat: Fix" in outcome["offered"] and "StarChat: Explain" in outcome["offered"]
     fix_prompt = scripted_openai.requests[1]["messages"][-1]["content"]

@@ -183,9 +183,22 @@ function M.ask(question, opts)
     end
     M.state.conversation = result.conversationId
     table.insert(M.state.answers, result.text)
-    append('\n')
+    append('\n' .. M.references_text(result.references))
   end, bufnr)
   M.state.request = { client = client, id = request_id }
+end
+
+-- The workspace code that went with a question, one `path:first-last` line each.
+function M.references_text(references)
+  if type(references) ~= 'table' or #references == 0 then
+    return ''
+  end
+  local lines = { '\nReferences:' }
+  for _, ref in ipairs(references) do
+    local path = vim.fn.fnamemodify(vim.uri_to_fname(ref.uri), ':.')
+    table.insert(lines, ('- %s:%d-%d'):format(path, ref.range.start.line + 1, ref.range['end'].line + 1))
+  end
+  return table.concat(lines, '\n') .. '\n'
 end
 
 function M.stop()
