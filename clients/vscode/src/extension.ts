@@ -32,13 +32,17 @@ export function activate(context: vscode.ExtensionContext): void {
     context: () => tracker,
     applyAnyway: (id) => applyAnyway(deps, id),
   });
-  const tracker = new ContextTracker((chip) => panel.post({ type: 'context', context: chip }));
+  const tracker = new ContextTracker(
+    (chip) => panel.post({ type: 'context', context: chip }),
+    (files) => panel.post({ type: 'files', files }),
+  );
   server = new ServerManager(logger, actionMiddleware(deps), context.globalStorageUri.fsPath);
   const manager = server;
   const backend = lspChatBackend(manager);
   // Conversations stay on this machine, per workspace.
   const store = new ConversationStore(context.workspaceState);
-  const session = new ChatSession(backend, (message) => panel.post(message), tracker, store);
+  const roots = () => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString());
+  const session = new ChatSession(backend, (message) => panel.post(message), tracker, store, roots);
   const latest = store.list()[0];
   if (latest) {
     session.open(latest);

@@ -11,7 +11,7 @@ import type { Diagnostic, Position, Range } from 'vscode-languageserver-protocol
 
 import type { ChatContext } from '../common/protocol';
 import { describeLocation } from './location';
-import type { ContextChip } from './messages';
+import type { ContextChip, FileChip } from './messages';
 
 /** The active editor, as plain LSP JSON. */
 export interface EditorState {
@@ -44,8 +44,33 @@ export class ContextTracker {
   private pinned: Pinned | undefined;
   private dismissedUri: string | undefined;
   private shown: string | undefined;
+  private named: FileChip[] = [];
 
-  constructor(private readonly onChange: (chip: ContextChip | undefined) => void) {}
+  constructor(
+    private readonly onChange: (chip: ContextChip | undefined) => void,
+    private readonly onFiles: (files: FileChip[]) => void = () => undefined,
+  ) {}
+
+  /** The workspace files named with `#` for the next message. */
+  get files(): FileChip[] {
+    return this.named.map((f) => ({ ...f }));
+  }
+
+  /** Name a workspace file for the next message (once). */
+  addFile(file: FileChip): void {
+    if (!this.named.some((f) => f.uri === file.uri)) {
+      this.named.push({ ...file });
+      this.onFiles(this.files);
+    }
+  }
+
+  removeFile(uri: string): void {
+    const before = this.named.length;
+    this.named = this.named.filter((f) => f.uri !== uri);
+    if (this.named.length !== before) {
+      this.onFiles(this.files);
+    }
+  }
 
   /** The chip the panel shows: what the next message will carry. */
   get chip(): ContextChip | undefined {
@@ -87,14 +112,29 @@ export class ContextTracker {
     this.changed();
   }
 
-  /** The context for the message being sent (a pinned selection is used up by it). */
+  /** The context for the message being sent, with the files named with `#` as `files`
+   * (a pinned selection and the named files are used up by it). Named files without an
+   * editor: the first of them is the context's document. */
   take(): { value: ChatContext; label: string } | undefined {
     const next = this.next();
+    const named = this.named;
     if (this.pinned) {
       this.pinned = undefined;
       this.changed();
     }
-    return next;
+    if (named.length > 0) {
+      this.named = [];
+      this.onFiles([]);
+    }
+    if (named.length === 0) {
+      return next;
+    }
+    const files = named.map((f) => f.uri);
+    const labels = named.map((f) => `#${f.label}`).join(' ');
+    if (!next) {
+      return { value: { uri: files[0]!, files }, label: labels };
+    }
+    return { value: { ...next.value, files }, label: `${next.label} ${labels}` };
   }
 
   /** What an action (/fix, palette commands) runs on: the pinned selection, else the active

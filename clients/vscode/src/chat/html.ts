@@ -48,7 +48,7 @@ export function chatPage(r: PageResources): string {
 <body>
 <main class="chat">
   <div id="transcript" class="transcript" role="log" aria-live="polite" aria-label="Conversation" tabindex="0">
-    <p id="empty" class="empty">Ask about your code: the active file goes with your message (remove it above the message box). Type /explain, /fix, /tests, /doc or /improve to run an action on the selection or the function at the cursor.</p>
+    <p id="empty" class="empty">Ask about your code: the active file goes with your message (remove it above the message box). Type # to add a workspace file. Type /explain, /fix, /tests, /doc or /improve to run an action on the selection or the function at the cursor.</p>
   </div>
   <div id="progress" class="progress" role="status" hidden>
     <span id="progress-text" class="progress-text"></span>
@@ -59,9 +59,11 @@ export function chatPage(r: PageResources): string {
       <span class="context-label"><span id="context-kind">Context:</span> <span id="context-label"></span></span>
       <button type="button" id="context-clear" class="icon-button" aria-label="Send without this context" title="Send without this context">×</button>
     </div>
+    <ul id="files" class="files" aria-label="Workspace files sent with the next message" hidden></ul>
     <textarea id="input" rows="3" aria-label="Message StarChat (Enter sends, Shift+Enter adds a line)" placeholder="Ask StarChat, or /fix, /explain… (Enter sends, Shift+Enter adds a line)"></textarea>
     <div class="composer-actions">
       <button type="button" id="new-chat" class="secondary" title="Start a new conversation (earlier ones stay in the history)">New chat</button>
+      <button type="button" id="add-file" class="secondary" aria-label="Add a workspace file (#)" title="Add a workspace file to the next message (or type #)">#</button>
       <span class="spacer"></span>
       <button type="submit" id="send" title="Send (Enter)">Send</button>
     </div>

@@ -5,6 +5,8 @@
  * (re)created asks for the whole transcript with `ready` and gets a `reset`.
  */
 
+import type { Range } from 'vscode-languageserver-protocol';
+
 export type Role = 'user' | 'assistant' | 'notice';
 
 /** `streaming` until the answer ends: `done`, `stopped` (by the user), `interrupted` (the
@@ -26,6 +28,21 @@ export interface Entry {
   canApplyAnyway?: boolean;
   /** A file the answer wrote (Write tests), offered as a link. */
   file?: { uri: string; label: string };
+  /** Workspace code the server put in the prompt, best first, each a link to its lines. */
+  references?: EntryReference[];
+}
+
+/** A reference under an answer: `label` is "pkg/billing.py:1-3" (workspace-relative). */
+export interface EntryReference {
+  uri: string;
+  range: Range;
+  label: string;
+}
+
+/** A workspace file the user named with `#`: its code goes with the next message. */
+export interface FileChip {
+  uri: string;
+  label: string;
 }
 
 export interface ContextChip {
@@ -35,7 +52,9 @@ export interface ContextChip {
 }
 
 export type ToWebview =
-  | { type: 'reset'; entries: Entry[]; busy: boolean; context: ContextChip | undefined }
+  | { type: 'reset'; entries: Entry[]; busy: boolean; context: ContextChip | undefined; files?: FileChip[] }
+  /** The files named with `#` for the next message. */
+  | { type: 'files'; files: FileChip[] }
   | { type: 'append'; entry: Entry }
   | { type: 'update'; entry: Entry }
   | { type: 'chunk'; id: string; text: string }
@@ -58,4 +77,8 @@ export type FromWebview =
   | { type: 'replace'; code: string }
   | { type: 'continue'; id: string }
   | { type: 'applyAnyway'; id: string }
-  | { type: 'open'; uri: string };
+  /** Open a file; with `range`, select those lines (a reference). */
+  | { type: 'open'; uri: string; range?: Range }
+  /** The user typed `#` or pressed the # button: pick a workspace file to add. */
+  | { type: 'pickFile' }
+  | { type: 'removeFile'; uri: string };

@@ -5,6 +5,7 @@
  * edits.
  */
 import * as vscode from 'vscode';
+import type { Range } from 'vscode-languageserver-protocol';
 
 import type { Logger } from '../common/logger';
 import type { ContextTracker } from './context';
@@ -114,7 +115,13 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
         void this.deps.applyAnyway(message.id);
         break;
       case 'open':
-        void this.open(message.uri);
+        void this.open(message.uri, message.range);
+        break;
+      case 'pickFile':
+        void this.pickFile();
+        break;
+      case 'removeFile':
+        this.deps.context().removeFile(message.uri);
         break;
       case 'copy':
         void vscode.env.clipboard
@@ -138,12 +145,30 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
     this.post({ type: 'selection', present: editor !== undefined && !editor.selection.isEmpty });
   }
 
-  private async open(uri: string): Promise<void> {
+  private async open(uri: string, range?: Range): Promise<void> {
     try {
-      await vscode.window.showTextDocument(vscode.Uri.parse(uri, true));
+      const options: vscode.TextDocumentShowOptions = { preview: true };
+      if (range) {
+        options.selection = new vscode.Range(
+          range.start.line,
+          range.start.character,
+          range.end.line,
+          range.end.character,
+        );
+      }
+      await vscode.window.showTextDocument(vscode.Uri.parse(uri, true), options);
     } catch (error) {
       this.logger.warn(`Opening ${uri} failed: ${String(error)}`);
     }
+  }
+
+  /** `#`: pick a workspace file whose code goes with the next message. */
+  private async pickFile(): Promise<void> {
+    const picked = await pickWorkspaceFile();
+    if (picked) {
+      this.deps.context().addFile(picked);
+    }
+    this.post({ type: 'focusInput' });
   }
 
   /** Insert at each cursor (leaving selected text alone), or replace each selection. */
@@ -173,4 +198,26 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
       d.dispose();
     }
   }
+}
+
+/** Files the `#` picker offers at most (the first found; the QuickPick filters them). */
+export const PICKER_FILE_LIMIT = 5000;
+const PICKER_EXCLUDE = '{**/node_modules/**,**/.git/**,**/.venv/**,**/venv/**,**/__pycache__/**,**/dist/**,**/out/**}';
+
+/** A QuickPick of the workspace's files, by relative path; undefined when dismissed. */
+export async function pickWorkspaceFile(): Promise<{ uri: string; label: string } | undefined> {
+  const uris = await vscode.workspace.findFiles('**/*', PICKER_EXCLUDE, PICKER_FILE_LIMIT);
+  if (uris.length === 0) {
+    void vscode.window.showInformationMessage('StarChat: there are no workspace files to add.');
+    return undefined;
+  }
+  const items = uris
+    .map((uri) => ({ label: vscode.workspace.asRelativePath(uri, false), uri }))
+    .sort((a, b) => a.label.localeCompare(b.label));
+  const picked = await vscode.window.showQuickPick(items, {
+    title: 'Add a workspace file to the next message',
+    placeHolder: 'File name',
+    matchOnDescription: true,
+  });
+  return picked ? { uri: picked.uri.toString(), label: picked.label } : undefined;
 }

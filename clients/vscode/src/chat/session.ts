@@ -34,13 +34,14 @@ import {
   type ChatResult,
   type EditResult,
   type ExplainResult,
+  type Reference,
   type Usage,
 } from '../common/protocol';
 import type { ServerEvent } from '../common/server';
 import { ACTION_TITLES, parseSlash, slashList } from './commands';
 import type { ActionTarget, ContextTracker } from './context';
 import { historyOf, type ConversationStore, type StoredConversation } from './history';
-import { describeLocation } from './location';
+import { describeLocation, describeReference } from './location';
 import type { Entry, EntryState, ToWebview } from './messages';
 
 export interface ChatBackend {
@@ -68,6 +69,8 @@ export interface Answer {
   /** A refused edit the user may apply anyway. */
   rejectedEdit?: WorkspaceEdit;
   file?: { uri: string; label: string };
+  /** The workspace code that went with the prompt. */
+  references?: Reference[];
 }
 
 export type Ask = (onChunk: (text: string) => void, token: CancellationToken) => Promise<Answer>;
@@ -96,6 +99,8 @@ export class ChatSession {
     private readonly post: (message: ToWebview) => void,
     private readonly context: ContextTracker,
     private readonly store?: ConversationStore,
+    /** The workspace folders' URIs, for the references' relative paths. */
+    private readonly roots: () => readonly string[] = () => [],
   ) {}
 
   get busy(): boolean {
@@ -118,6 +123,7 @@ export class ChatSession {
       entries: this.entries.map((e) => ({ ...e })),
       busy: this.busy,
       context: this.context.chip,
+      files: this.context.files,
     };
   }
 
@@ -346,6 +352,14 @@ export class ChatSession {
       if (answer.file) {
         entry.file = answer.file;
       }
+      if (answer.references && answer.references.length > 0) {
+        const roots = this.roots();
+        entry.references = answer.references.map((r) => ({
+          uri: r.uri,
+          range: r.range,
+          label: describeReference(r.uri, r.range, roots),
+        }));
+      }
       this.finish(active, 'done', text, answer.note ?? (entry.cut ? CUT_NOTE : undefined));
     } catch (error) {
       if (this.active === active) {
@@ -388,6 +402,9 @@ export class ChatSession {
 /** An action's result as the transcript tells it. */
 export function outcomeOf(result: ExplainResult | EditResult, target: ActionTarget): Answer {
   const answer: Answer = { conversationId: result.conversationId, text: result.text, usage: result.usage };
+  if (result.references) {
+    answer.references = result.references;
+  }
   if (!('applied' in result)) {
     return answer;
   }

@@ -114,6 +114,16 @@ export interface Status {
   model: string;
   device: string;
   message?: string;
+  /** The workspace index (absent from an older server). */
+  index?: IndexStatus;
+}
+
+/** `off`: workspaceContextTokens is 0. `capped`: the index stopped at its file limit. */
+export interface IndexStatus {
+  state: 'off' | 'indexing' | 'ready';
+  files: number;
+  chunks: number;
+  capped?: boolean;
 }
 
 export interface ContextTrimmed {

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 
-import type { Status } from './protocol';
+import type { IndexStatus, Status } from './protocol';
 import type { ServerEvent } from './server';
 import { RESTRICTED_MODE_NOTE } from './settings';
 
@@ -41,12 +41,12 @@ export function statusView(source: ServerEvent | Status): StatusView {
     case 'loading':
       return view(
         `$(loading~spin) StarChat: loading${source.message ? ` ${source.message}` : '…'}`,
-        `Loading ${source.model} on ${source.device}${detail}`,
+        `Loading ${source.model} on ${source.device}${detail}${indexLine(source.index)}`,
       );
     case 'ready':
       return {
         text: `$(comment-discussion) StarChat: ${shortModelName(source.model)} · ${source.device}`,
-        tooltip: `${source.model} is ready on ${source.device}. Click to open the chat.`,
+        tooltip: `${source.model} is ready on ${source.device}. Click to open the chat.${indexLine(source.index)}`,
         command: FOCUS_CHAT_COMMAND,
         error: false,
       };
@@ -59,6 +59,28 @@ export function statusView(source: ServerEvent | Status): StatusView {
         error: true,
       };
   }
+}
+
+/** The workspace index in a sentence, for the tooltip: "Workspace index: 2,912 files." */
+export function describeIndex(index: IndexStatus | undefined): string | undefined {
+  if (!index) {
+    return undefined;
+  }
+  switch (index.state) {
+    case 'off':
+      return 'Workspace index: off (starchat.workspaceContextTokens is 0).';
+    case 'indexing':
+      return 'Workspace index: indexing…';
+    case 'ready': {
+      const files = `${index.files.toLocaleString('en-US')} ${index.files === 1 ? 'file' : 'files'}`;
+      return `Workspace index: ${files}${index.capped ? ' (the file limit was reached)' : ''}.`;
+    }
+  }
+}
+
+function indexLine(index: IndexStatus | undefined): string {
+  const line = describeIndex(index);
+  return line ? `\n\n${line}` : '';
 }
 
 function view(text: string, tooltip: string): StatusView {

@@ -8,7 +8,7 @@
  */
 import DOMPurify from 'dompurify';
 
-import type { ContextChip, Entry, FromWebview, ToWebview } from '../chat/messages';
+import type { ContextChip, Entry, FileChip, FromWebview, ToWebview } from '../chat/messages';
 import { createRenderer, languageOf } from './render';
 
 interface VsCodeApi {
@@ -38,12 +38,14 @@ const contextKind = element<HTMLSpanElement>('context-kind');
 const contextLabel = element<HTMLSpanElement>('context-label');
 const progress = element<HTMLDivElement>('progress');
 const progressText = element<HTMLSpanElement>('progress-text');
+const filesList = element<HTMLUListElement>('files');
 
 interface EntryView {
   entry: Entry;
   root: HTMLElement;
   body: HTMLDivElement;
   note: HTMLParagraphElement;
+  references: HTMLParagraphElement;
   actions: HTMLDivElement;
   scheduled: boolean;
 }
@@ -99,6 +101,29 @@ function renderActions(view: EntryView): void {
   actions.hidden = actions.childElementCount === 0;
 }
 
+/** "Used N references:" and a link to each one's lines; text only, from the entry's fields. */
+function renderReferences(view: EntryView): void {
+  const { entry, references } = view;
+  references.replaceChildren();
+  const list = entry.references ?? [];
+  references.hidden = list.length === 0;
+  if (list.length === 0) {
+    return;
+  }
+  const intro = document.createElement('span');
+  intro.textContent = `Used ${list.length} ${list.length === 1 ? 'reference' : 'references'}:`;
+  references.append(intro);
+  list.forEach((reference, index) => {
+    const link = document.createElement('a');
+    link.href = '#';
+    link.className = 'reference';
+    link.textContent = reference.label;
+    link.title = `Open ${reference.label}`;
+    link.dataset['index'] = String(index);
+    references.append(link);
+  });
+}
+
 function decorateCodeBlocks(body: HTMLElement): void {
   for (const pre of Array.from(body.querySelectorAll('pre'))) {
     const code = pre.querySelector('code');
@@ -142,6 +167,7 @@ function renderEntry(view: EntryView): void {
   }
   note.hidden = entry.note === undefined;
   note.textContent = entry.note ?? '';
+  renderReferences(view);
   renderActions(view);
 }
 
@@ -163,6 +189,7 @@ function scheduleRender(view: EntryView): void {
 function addEntry(entry: Entry): void {
   const root = document.createElement('article');
   root.className = `entry entry-${entry.role}`;
+  root.dataset['id'] = entry.id;
   const header = document.createElement('header');
   header.className = 'entry-header';
   const author = document.createElement('span');
@@ -179,11 +206,13 @@ function addEntry(entry: Entry): void {
   body.className = 'entry-body';
   const note = document.createElement('p');
   note.className = 'entry-note';
+  const references = document.createElement('p');
+  references.className = 'entry-references';
   const actions = document.createElement('div');
   actions.className = 'entry-actions';
   actions.dataset['id'] = entry.id;
-  root.append(header, body, note, actions);
-  const view: EntryView = { entry, root, body, note, actions, scheduled: false };
+  root.append(header, body, note, references, actions);
+  const view: EntryView = { entry, root, body, note, references, actions, scheduled: false };
   views.set(entry.id, view);
   const pinned = pinnedToBottom();
   renderEntry(view);
@@ -221,6 +250,22 @@ function setContext(chip: ContextChip | undefined): void {
   contextLabel.textContent = chip?.label ?? '';
 }
 
+/** The files named with `#`, each a chip with ×. */
+function setFiles(files: FileChip[]): void {
+  filesList.replaceChildren();
+  for (const file of files) {
+    const chip = document.createElement('li');
+    chip.className = 'file-chip';
+    const label = document.createElement('span');
+    label.textContent = `#${file.label}`;
+    const remove = button('×', 'removeFile', `Send without ${file.label}`, 'icon-button');
+    remove.dataset['uri'] = file.uri;
+    chip.append(label, remove);
+    filesList.append(chip);
+  }
+  filesList.hidden = files.length === 0;
+}
+
 function reset(entries: Entry[]): void {
   for (const view of views.values()) {
     view.root.remove();
@@ -248,6 +293,10 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
       reset(message.entries);
       setBusy(message.busy);
       setContext(message.context);
+      setFiles(message.files ?? []);
+      break;
+    case 'files':
+      setFiles(message.files);
       break;
     case 'append':
       addEntry(message.entry);
@@ -306,6 +355,31 @@ input.addEventListener('keydown', (event) => {
   }
 });
 
+// `#` typed at the start or after a space opens the file picker; the `#` itself is left out.
+input.addEventListener('input', (event) => {
+  const typed = event as InputEvent;
+  const end = input.selectionStart;
+  if (typed.data !== '#' || end === null || end !== input.selectionEnd || input.value[end - 1] !== '#') {
+    return;
+  }
+  if (end > 1 && !/\s/.test(input.value[end - 2] ?? '')) {
+    return;
+  }
+  input.value = input.value.slice(0, end - 1) + input.value.slice(end);
+  input.setSelectionRange(end - 1, end - 1);
+  post({ type: 'pickFile' });
+});
+
+element<HTMLButtonElement>('add-file').addEventListener('click', () => post({ type: 'pickFile' }));
+
+filesList.addEventListener('click', (event) => {
+  const target = event.target instanceof Element ? event.target.closest('button[data-action="removeFile"]') : null;
+  if (target instanceof HTMLButtonElement && target.dataset['uri']) {
+    post({ type: 'removeFile', uri: target.dataset['uri'] });
+    input.focus();
+  }
+});
+
 stopButton.addEventListener('click', () => post({ type: 'stop' }));
 element<HTMLButtonElement>('new-chat').addEventListener('click', () => post({ type: 'newChat' }));
 element<HTMLButtonElement>('context-clear').addEventListener('click', () => {
@@ -314,6 +388,16 @@ element<HTMLButtonElement>('context-clear').addEventListener('click', () => {
 });
 
 transcript.addEventListener('click', (event) => {
+  const link = event.target instanceof Element ? event.target.closest('.entry-references a.reference') : null;
+  if (link instanceof HTMLAnchorElement) {
+    event.preventDefault();
+    const id = link.closest<HTMLElement>('.entry')?.dataset['id'];
+    const reference = id === undefined ? undefined : views.get(id)?.entry.references?.[Number(link.dataset['index'])];
+    if (reference) {
+      post({ type: 'open', uri: reference.uri, range: reference.range });
+    }
+    return;
+  }
   const target = event.target instanceof Element ? event.target.closest('button[data-action]') : null;
   if (!(target instanceof HTMLButtonElement)) {
     return;

@@ -212,7 +212,7 @@ describe('chat session', () => {
     await tick();
     assert.deepEqual(backend.deleted, ['conv-9']);
     assert.deepEqual(session.transcript, []);
-    assert.deepEqual(posted.at(-1), { type: 'reset', entries: [], busy: false, context: undefined });
+    assert.deepEqual(posted.at(-1), { type: 'reset', entries: [], busy: false, context: undefined, files: [] });
   });
 
   test('trimmed history is reported for the current conversation', async () => {

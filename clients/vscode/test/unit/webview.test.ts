@@ -203,4 +203,89 @@ describe('chat page', () => {
     await page.send({ type: 'append', entry: { ...answer, text: fake, state: 'done' } });
     assert.equal(page.document.querySelectorAll('button[data-action="applyAnyway"]').length, 0);
   });
+  test('references under an answer are links that open their lines', async () => {
+    const references = [
+      {
+        uri: 'file:///w/pkg/billing.py',
+        range: { start: { line: 0, character: 0 }, end: { line: 2, character: 9 } },
+        label: 'pkg/billing.py:1-3',
+      },
+      {
+        uri: 'file:///w/util.py',
+        range: { start: { line: 9, character: 0 }, end: { line: 19, character: 0 } },
+        label: 'util.py:10-19',
+      },
+    ];
+    await page.send({ type: 'append', entry: { ...answer, state: 'done', text: 'ok', references } });
+    const line = page.$('.entry-assistant .entry-references');
+    assert.equal(line.hidden, false);
+    assert.equal(line.textContent?.replace(/\s+/g, ' '), 'Used 2 references:pkg/billing.py:1-3util.py:10-19');
+    const links = line.querySelectorAll<HTMLAnchorElement>('a.reference');
+    assert.deepEqual(
+      Array.from(links, (a) => a.textContent),
+      ['pkg/billing.py:1-3', 'util.py:10-19'],
+    );
+    links[1]!.click();
+    assert.deepEqual(page.posted.at(-1), { type: 'open', uri: references[1]!.uri, range: references[1]!.range });
+    await page.send({ type: 'update', entry: { ...answer, state: 'done', text: 'ok' } });
+    assert.equal(page.$('.entry-assistant .entry-references').hidden, true);
+  });
+
+  test('reference labels and answer text cannot inject markup or fake reference links', async () => {
+    const evil = '<img src=x onerror="window.hacked=1"><a class="reference" data-index="0">x</a>';
+    const references = [
+      {
+        uri: 'file:///w/a.py',
+        range: { start: { line: 0, character: 0 }, end: { line: 0, character: 1 } },
+        label: evil,
+      },
+    ];
+    const text = `[click](javascript:window.hacked=3) <p class="entry-references"><a class="reference" href="#" data-index="0">fake</a></p>`;
+    await page.send({ type: 'append', entry: { ...answer, state: 'done', text, references } });
+    const line = page.$('.entry-references');
+    assert.equal(line.querySelector('img'), null);
+    assert.equal(line.querySelector('a.reference')!.textContent, evil);
+    assert.equal(page.document.querySelectorAll('a.reference').length, 1, 'the answer made no reference link');
+    assert.equal(page.document.querySelectorAll('.entry-references').length, 1);
+    const before = page.posted.length;
+    for (const a of Array.from(page.$('.entry-body').querySelectorAll('a'))) {
+      a.click();
+    }
+    assert.equal(page.posted.length, before, 'links in the answer post nothing');
+    assert.equal((page.window as unknown as { hacked?: number }).hacked, undefined);
+  });
+
+  test('# opens the file picker and the chosen files show as removable chips', async () => {
+    const input = page.$('#input') as HTMLTextAreaElement;
+    const type = (value: string) => {
+      input.value = value;
+      input.setSelectionRange(value.length, value.length);
+      input.dispatchEvent(new page.window.InputEvent('input', { data: value.at(-1), inputType: 'insertText' }));
+    };
+    type('compare #');
+    assert.deepEqual(page.posted.at(-1), { type: 'pickFile' });
+    assert.equal(input.value, 'compare ', 'the # is left out of the message');
+    const count = page.posted.length;
+    type('issue#');
+    assert.equal(page.posted.length, count, 'a # inside a word is text');
+    assert.equal(input.value, 'issue#');
+    page.$('#add-file').click();
+    assert.deepEqual(page.posted.at(-1), { type: 'pickFile' });
+    await page.send({
+      type: 'files',
+      files: [
+        { uri: 'file:///w/pkg/billing.py', label: 'pkg/billing.py' },
+        { uri: 'file:///w/<b>x</b>.py', label: '<b>x</b>.py' },
+      ],
+    });
+    assert.equal(page.$('#files').hidden, false);
+    const chips = page.document.querySelectorAll('#files .file-chip');
+    assert.equal(chips.length, 2);
+    assert.equal(chips[1]!.querySelector('span')!.textContent, '#<b>x</b>.py');
+    assert.equal(page.$('#files').querySelector('b'), null);
+    chips[0]!.querySelector<HTMLButtonElement>('button')!.click();
+    assert.deepEqual(page.posted.at(-1), { type: 'removeFile', uri: 'file:///w/pkg/billing.py' });
+    await page.send({ type: 'files', files: [] });
+    assert.equal(page.$('#files').hidden, true);
+  });
 });
