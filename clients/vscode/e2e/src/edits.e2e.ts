@@ -38,6 +38,9 @@ const SAMPLE = `def mean(values):
 
 print(mean([1, 2, 3]))
 `;
+const HELPERS = `def weighted_mean(values, weights):
+    return sum(v * w for v, w in zip(values, weights)) / sum(weights)
+`;
 const DOCSTRING = 'Return the arithmetic mean of values.';
 const CUT_QUESTION = 'Tell me a long story.';
 
@@ -132,7 +135,7 @@ describe('trusted edits and a lasting conversation', { timeout: 180_000 }, () =>
     const url = await model.listen();
     await vs.prepare({
       vsix: VSIX,
-      workspaceFiles: { 'sample.py': SAMPLE },
+      workspaceFiles: { 'sample.py': SAMPLE, 'helpers.py': HELPERS },
       settings: {
         'workbench.startupEditor': 'none',
         'workbench.tips.enabled': false,
@@ -296,5 +299,21 @@ describe('trusted edits and a lasting conversation', { timeout: 180_000 }, () =>
     assert.match(model.lastPrompt(), /My name is Zorblax/, 'the earlier turns were not sent');
     await shot('9-after-reload');
     mark('reloaded');
+  });
+
+  test('code from another file goes with a question, listed under the answer as a link', async () => {
+    const answer = await ask('How is the weighted mean computed?');
+    assert.match(model.lastPrompt(), /`helpers\.py`, lines 1–2:\n```python\ndef weighted_mean/);
+    const link = answer.locator('.reference', { hasText: 'helpers.py:1-2' });
+    await waitFor(
+      async () => (await link.count()) === 1,
+      5_000,
+      () => 'no reference link under the answer',
+    );
+    assert.match(await answer.innerText(), /Used \d+ references?:/);
+    await link.click();
+    await vs.page.locator('.tab.active', { hasText: 'helpers.py' }).waitFor({ timeout: 10_000 });
+    await shot('10-references');
+    mark('references');
   });
 });
