@@ -158,6 +158,13 @@ class ConversationStore:
             self._conversations.popitem(last=False)
         return conversation
 
+    def resume(self, conversation_id: str | None, history: list[Message] | None) -> Conversation:
+        """The conversation named; else (no id, or an id the server no longer knows and the
+        client's `history`) one seeded with `history`, or a new one."""
+        if conversation_id is not None and (history is None or conversation_id in self):
+            return self.get(conversation_id)
+        return self.start(history)
+
     def get(self, conversation_id: str) -> Conversation:
         try:
             self._conversations.move_to_end(conversation_id)

@@ -16,13 +16,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from starchat.prompts import Message
 from starchat.prompts.actions import ActionSlots
 from starchat.server import methods
 from starchat.server.context import build_user_message
 from starchat.server.conversations import Conversation
 from starchat.server.lsp.errors import UserInputError, guarded
-from starchat.server.lsp.params import ChatContext, ChatParams, DeleteConversationParams, parse
+from starchat.server.lsp.params import (
+    ChatContext,
+    ChatParams,
+    DeleteConversationParams,
+    history_messages,
+    parse,
+)
 from starchat.server.references import Reference, Referencing
 from starchat.server.turns import BuildUser, take_turn
 
@@ -98,16 +103,11 @@ def _finder(ls: "StarChatServer", request: ChatParams) -> Callable[[str], list[R
 
 def _conversation(ls: "StarChatServer", request: ChatParams) -> Conversation:
     """The conversation named, else one seeded with the client's `history`, else a new one."""
-    if request.conversation_id is not None and (
-        request.history is None or request.conversation_id in ls.conversations
-    ):
-        return ls.conversations.get(request.conversation_id)
-    if request.continue_ and not request.history:
+    if request.continue_ and request.conversation_id is None and not request.history:
         raise UserInputError(
             "continue resumes an answer of a conversation: send its conversationId (or its history)"
         )
-    history: list[Message] = [{"role": m.role, "content": m.content} for m in request.history or []]
-    return ls.conversations.start(history)
+    return ls.conversations.resume(request.conversation_id, history_messages(request.history))
 
 
 def _editor(ls: "StarChatServer", location: ChatContext | None) -> tuple[ActionSlots | None, int]:

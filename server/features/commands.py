@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
-from starchat.prompts import ACTIONS, Action, Message
+from starchat.prompts import ACTIONS, Action
 from starchat.server import methods
 from starchat.server.actions import action_slots, action_turn
 from starchat.server.context import relative_path
@@ -34,7 +34,7 @@ from starchat.server.conversations import Conversation
 from starchat.server.documents import Document, Tracked
 from starchat.server.edits import EditStyle, UnitTestFile, confine_test_file
 from starchat.server.lsp.errors import UserInputError, guarded
-from starchat.server.lsp.params import CommandArguments, parse
+from starchat.server.lsp.params import CommandArguments, history_messages, parse
 from starchat.server.lsp.progress import ProgressBar
 from starchat.server.references import Referencing
 from starchat.server.rewrites import Proposal, Unusable, propose_rewrite, propose_tests
@@ -111,15 +111,7 @@ async def run_action(
 def _conversation(ls: "StarChatServer", location: CommandArguments) -> Conversation:
     """The conversation named, else one seeded with the client's `history`, else a new one
     (as chat's requests)."""
-    known = location.conversation_id is not None and (
-        location.history is None or location.conversation_id in ls.conversations
-    )
-    if known:
-        return ls.conversations.get(location.conversation_id or "")
-    history: list[Message] = [
-        {"role": m.role, "content": m.content} for m in location.history or []
-    ]
-    return ls.conversations.start(history)
+    return ls.conversations.resume(location.conversation_id, history_messages(location.history))
 
 
 async def _ask(

@@ -11,6 +11,7 @@ from lsprotocol import types
 from lsprotocol.converters import get_converter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+from starchat.prompts import Message
 from starchat.server.lsp.errors import UserInputError
 
 _converter = get_converter()
@@ -68,6 +69,13 @@ class ChatContext(EditorLocation):
 class HistoryMessage(_Params):
     role: Literal["user", "assistant"]
     content: str
+
+
+def history_messages(history: list[HistoryMessage] | None) -> list[Message] | None:
+    """A client's `history` as dialogue messages (None stays None: no history sent)."""
+    if history is None:
+        return None
+    return [{"role": m.role, "content": m.content} for m in history]
 
 
 class ChatParams(_Params):
