@@ -70,6 +70,24 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class CompletionRequest:
+    """Raw text continued by the model: a fill-in-the-middle prompt (prompts/fim.py) or the
+    code before the cursor. No chat template is applied."""
+
+    prompt: str
+    stop: tuple[str, ...] = ()
+    """Tokens that end the answer besides the model's end of text: special tokens by name for
+    a local model, stop strings for a served one."""
+    bos: bool = False
+    """Start with the tokenizer's begin-of-sequence token (Llama-style tokenizers)."""
+    sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.0))
+    seed: int | None = None
+
+
+Side = Literal["start", "end"]
+
+
+@dataclass(frozen=True)
 class Chunk:
     """New answer text, in order; concatenated chunks are the whole answer."""
 
@@ -156,5 +174,17 @@ class Engine(Protocol):
         """The answer to exactly `request.messages` (fitting them to the window is the
         caller's job, see server/turns.py); PromptTooLongError when they leave no room for
         an answer. `max_new_tokens` is cut to the room the window leaves."""
+
+    def special_tokens(self) -> frozenset[str] | None:
+        """The tokenizer's special and added tokens, after loading; None when there is no
+        tokenizer at hand (a served model)."""
+
+    def cut(self, text: str, tokens: int, keep: Side) -> str:
+        """The end (`keep="end"`) or start of `text` that fits in `tokens` tokens, cut at a
+        token boundary (never inside a character)."""
+
+    def complete(self, request: CompletionRequest) -> AsyncGenerator[Chunk | Usage, None]:
+        """The continuation of `request.prompt`, streamed like `generate`; it does not wait
+        for answers being generated (see server/completions.py)."""
 
     async def close(self) -> None: ...

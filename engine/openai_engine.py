@@ -17,12 +17,14 @@ from starchat.engine.base import (
     BackendUnavailableError,
     BadRequestError,
     Chunk,
+    CompletionRequest,
     EngineError,
     FinishReason,
     GenerationRequest,
     Health,
     ModelNotFoundError,
     PromptTooLongError,
+    Side,
     Usage,
 )
 from starchat.engine.sampling import DEFAULT_MAX_NEW_TOKENS, STARCHAT_SAMPLING, merged
@@ -152,12 +154,70 @@ class OpenAIEngine:
             finish_reason=finish,
         )
 
-    async def _open(self, body: dict[str, Any]) -> httpx.Response:
+    def special_tokens(self) -> frozenset[str] | None:
+        return None
+
+    def cut(self, text: str, tokens: int, keep: Side) -> str:
+        """Estimated: the served model's tokenizer is not at hand."""
+        size = max(0, int(tokens * _CHARS_PER_TOKEN))
+        return (text[-size:] if size else "") if keep == "end" else text[:size]
+
+    async def complete(self, request: CompletionRequest) -> AsyncGenerator[Chunk | Usage, None]:
+        """`POST /completions` with the raw prompt (how vLLM and TGI serve base models)."""
+        await self.load()
+        started = time.perf_counter()
+        sampling = request.sampling
+        body: dict[str, Any] = {
+            "model": self._model,
+            "prompt": request.prompt,
+            "max_tokens": sampling.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+            "temperature": sampling.temperature or 0.0,
+            "stream": True,
+        }
+        if sampling.temperature:
+            body["top_p"] = sampling.top_p
+        if request.stop:
+            # Token names as the text a server matches (SentencePiece's "▁" is a space);
+            # OpenAI's own API takes at most four.
+            body["stop"] = [token.replace("▁", "").strip() for token in request.stop][:4]
+        if request.seed is not None:
+            body["seed"] = request.seed
+        first: float | None = None
+        chunks = 0
+        finish: FinishReason = "length"
+        usage: dict[str, Any] = {}
+        try:
+            response = await self._open(body, "completions")
+            try:
+                async for event in _sse_events(response):
+                    usage = event.get("usage") or usage
+                    for choice in event.get("choices") or []:
+                        if choice.get("finish_reason"):
+                            finish = "stop" if choice["finish_reason"] == "stop" else "length"
+                        if text := choice.get("text") or "":
+                            chunks += 1
+                            first = first or time.perf_counter()
+                            yield Chunk(text)
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as error:
+            raise BackendUnavailableError(f"Lost the backend at {self._shown}: {error}") from error
+        yield Usage(
+            prompt_tokens=int(usage.get("prompt_tokens") or len(request.prompt) / _CHARS_PER_TOKEN),
+            generated_tokens=int(usage.get("completion_tokens") or chunks),
+            time_to_first_token_s=first - started if first is not None else None,
+            tokens_per_s=None,
+            finish_reason=finish,
+        )
+
+    async def _open(
+        self, body: dict[str, Any], endpoint: str = "chat/completions"
+    ) -> httpx.Response:
         """The streaming response. An extra field the endpoint refuses (OpenAI's own API
         refuses them all) is left out, then and from then on: `top_k` by sampling without
         it, the prefill fields by asking for the rest of the answer in a message."""
         body = _without(body, self._refused)
-        request = self._client.build_request("POST", f"{self._base}/chat/completions", json=body)
+        request = self._client.build_request("POST", f"{self._base}/{endpoint}", json=body)
         response = await self._client.send(request, stream=True)
         if response.status_code < 400:
             return response
@@ -174,7 +234,7 @@ class OpenAIEngine:
                 if refused == "top_k"
                 else "a cut answer is continued by asking for the rest in a message",
             )
-            return await self._open(body)
+            return await self._open(body, endpoint)
         error_type = BadRequestError if response.status_code < 500 else EngineError
         raise error_type(
             f"The backend at {self._shown} answered {response.status_code}: {_error_text(text)}"

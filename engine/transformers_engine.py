@@ -10,12 +10,14 @@ import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from starchat.engine.base import (
     Chunk,
+    CompletionRequest,
     EngineError,
     FinishReason,
     GenerationRequest,
@@ -24,6 +26,7 @@ from starchat.engine.base import (
     ModelNotFoundError,
     PromptTooLongError,
     Sampling,
+    Side,
     Usage,
 )
 from starchat.engine.deadline import within_deadline
@@ -54,6 +57,9 @@ class _Failed:
 
 
 _JOIN_TIMEOUT_S = 30.0
+_LOADING = threading.Lock()
+_MAX_CHARS_PER_TOKEN = 48
+"""Longer than any token of a code tokenizer (runs of spaces are the longest)."""
 
 
 async def _joined(worker: threading.Thread) -> None:
@@ -130,6 +136,12 @@ class TransformersEngine:
         return dtype, target, f"{target} {dtype_name}"
 
     def _load_sync(self) -> None:
+        # One load at a time in the process: transformers' lazy imports are not safe to race
+        # (a chat model and a completion model load together), and it bounds peak memory.
+        with _LOADING:
+            self._load_one()
+
+    def _load_one(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         started = time.perf_counter()
@@ -222,8 +234,82 @@ class TransformersEngine:
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk | Usage, None]:
         await self.load()
-        started = time.perf_counter()
         prompt_ids = await asyncio.to_thread(self._encode, request.messages, request.prefix)
+        sampling = merged(request.sampling, self._defaults)
+        # A continued answer's last tokens are decoded with the new ones, so that a tokenizer
+        # whose pieces carry their leading space (SentencePiece) does not lose it at the seam.
+        seam = prompt_ids[-4:] if request.prefix else []
+        # Closed with this generator, so that the decode thread has ended when `aclose()` returns.
+        async with aclosing(
+            self._stream(prompt_ids, sampling, request.seed, self._stop_ids, seam)
+        ) as stream:
+            async for item in stream:
+                yield item
+
+    def special_tokens(self) -> frozenset[str] | None:
+        self._require_loaded()
+        tokenizer = self._tokenizer
+        return frozenset(tokenizer.all_special_tokens) | frozenset(tokenizer.get_added_vocab())
+
+    def cut(self, text: str, tokens: int, keep: Side) -> str:
+        self._require_loaded()
+        if tokens <= 0 or not text:
+            return ""
+        # No token spans more than a few dozen characters: tokenize only what can fit.
+        bound = tokens * _MAX_CHARS_PER_TOKEN
+        part = text[-bound:] if keep == "end" else text[:bound]
+        if not getattr(self._tokenizer, "is_fast", False):
+            size = int(tokens * 3)
+            return part[-size:] if keep == "end" else part[:size]
+        spans = self._tokenizer(part, add_special_tokens=False, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
+        if len(spans) <= tokens:
+            return part
+        if keep == "end":
+            # The first kept token's start; byte pieces of one character share its offsets,
+            # so a start is always a character boundary.
+            start = spans[len(spans) - tokens][0]
+            if start < len(part) and spans[len(spans) - tokens - 1][0] == start:
+                start = next((s for s, _ in spans[len(spans) - tokens :] if s > start), len(part))
+            return part[start:]
+        end = spans[tokens - 1][1]
+        if spans[tokens][0] < end:  # the next token holds the rest of the last character
+            end = spans[tokens - 1][0]
+        return part[:end]
+
+    async def complete(self, request: CompletionRequest) -> AsyncGenerator[Chunk | Usage, None]:
+        await self.load()
+        prompt_ids = await asyncio.to_thread(self._encode_text, request.prompt, request.bos)
+        vocab = self._tokenizer.get_vocab()
+        stop_ids = sorted(set(self._stop_ids) | {vocab[t] for t in request.stop if t in vocab})
+        sampling = merged(request.sampling, Sampling(repetition_penalty=1.0))
+        async with aclosing(
+            self._stream(prompt_ids, sampling, request.seed, stop_ids, [])
+        ) as stream:
+            async for item in stream:
+                yield item
+
+    def _encode_text(self, text: str, bos: bool) -> list[int]:
+        ids = self._tokenizer(text, add_special_tokens=bos)["input_ids"]
+        if (
+            bos
+            and self._tokenizer.bos_token_id is not None
+            and ids[:1] != [self._tokenizer.bos_token_id]
+        ):
+            ids = [self._tokenizer.bos_token_id, *ids]
+        return list(ids)
+
+    async def _stream(
+        self,
+        prompt_ids: list[int],
+        sampling: Sampling,
+        seed: int | None,
+        stop_ids: list[int],
+        seam: list[int],
+    ) -> AsyncGenerator[Chunk | Usage, None]:
+        """Decode after `prompt_ids` in a worker thread; chunks of text, then the usage."""
+        started = time.perf_counter()
         room = self._context_window - len(prompt_ids)
         if room < 1:
             raise PromptTooLongError(
@@ -232,7 +318,6 @@ class TransformersEngine:
                 "token for the answer)",
                 1 - room,
             )
-        sampling = merged(request.sampling, self._defaults)
         sampling = replace(
             sampling, max_new_tokens=min(sampling.max_new_tokens or DEFAULT_MAX_NEW_TOKENS, room)
         )
@@ -241,14 +326,12 @@ class TransformersEngine:
         stop = threading.Event()
         worker = threading.Thread(
             target=self._decode,
-            args=(prompt_ids, sampling, request.seed, stop, loop, queue),
+            args=(prompt_ids, sampling, seed, stop_ids, stop, loop, queue),
             name="starchat-generate",
             daemon=True,
         )
         worker.start()
-        # A continued answer's last tokens are decoded with the new ones, so that a tokenizer
-        # whose pieces carry their leading space (SentencePiece) does not lose it at the seam.
-        detok = IncrementalDetokenizer(self._tokenizer, prompt_ids[-4:] if request.prefix else [])
+        detok = IncrementalDetokenizer(self._tokenizer, seam)
         generated = 0
         first: float | None = None
         last = started
@@ -261,7 +344,7 @@ class TransformersEngine:
                 first = first or last
                 for token in item:
                     generated += 1
-                    if token in self._stop_ids:
+                    if token in stop_ids:
                         finish = "stop"
                     elif text := detok.add(token):
                         yield Chunk(text)
@@ -282,6 +365,7 @@ class TransformersEngine:
         prompt_ids: list[int],
         sampling: Sampling,
         seed: int | None,
+        stop_ids: list[int],
         stop: threading.Event,
         loop: asyncio.AbstractEventLoop,
         queue: "asyncio.Queue[Any]",
@@ -320,18 +404,18 @@ class TransformersEngine:
                     attention_mask=torch.ones_like(input_ids),
                     streamer=Stream(),
                     stopping_criteria=StoppingCriteriaList([StopWhenAsked()]),
-                    **self._generation_kwargs(sampling),
+                    **self._generation_kwargs(sampling, stop_ids),
                 )
         except BaseException as error:
             loop.call_soon_threadsafe(put, _Failed(error))
         finally:
             loop.call_soon_threadsafe(put, _DONE)
 
-    def _generation_kwargs(self, sampling: Sampling) -> dict[str, Any]:
+    def _generation_kwargs(self, sampling: Sampling, stop_ids: list[int]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "max_new_tokens": sampling.max_new_tokens,
-            "eos_token_id": self._stop_ids,
-            "pad_token_id": self._tokenizer.pad_token_id or self._stop_ids[0],
+            "eos_token_id": stop_ids,
+            "pad_token_id": self._tokenizer.pad_token_id or stop_ids[0],
             "repetition_penalty": sampling.repetition_penalty,
         }
         if sampling.temperature:

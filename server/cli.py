@@ -18,8 +18,11 @@ from starchat.engine import (
 from starchat.engine.sampling import DEFAULT_MAX_NEW_TOKENS
 from starchat.prompts import ACTIONS, Message, render_action, render_starchat
 from starchat.prompts import system_prompt as named_system_prompt
+from starchat.prompts.completion import shape_at
 from starchat.server.actions import action_slots
-from starchat.server.context import editor_context
+from starchat.server.completions import Budget as CompletionBudget
+from starchat.server.completions import completion_request, resolve_format
+from starchat.server.context import editor_context, relative_path
 from starchat.server.conversations import Conversation
 from starchat.server.documents import Document
 from starchat.server.flags import add_engine_flags, engine_options
@@ -114,7 +117,56 @@ def _action_prompt(action: str, file: str, lines: tuple[int, int] | None) -> tup
     return render_action(action, slots), context.code
 
 
+def _cursor(text: str) -> tuple[Path, int, int]:
+    """`FILE:LINE:COLUMN` (1-based, as editors show them)."""
+    file, line, column = [*text.rsplit(":", 2), "", ""][:3]
+    if not (line.isdigit() and column.isdigit()) or int(line) < 1 or int(column) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: use FILE:LINE:COLUMN, e.g. app.py:12:5")
+    return Path(file), int(line), int(column)
+
+
+def _completion_prompt(args: argparse.Namespace) -> int:
+    """The exact prompt an inline completion at FILE:LINE:COLUMN sends to the model."""
+    path, line, column = args.complete
+    try:
+        options = engine_options(args)
+    except ValueError as error:
+        raise _UsageError(str(error)) from error
+    document = Document(path.resolve().as_uri(), path.read_text(encoding="utf-8"), 0, "")
+    if line > document.line_count:
+        raise _UsageError(f"{path} has {document.line_count} lines, not {line}")
+    start = document.line_start(line - 1)
+    cursor = min(start + column - 1, document.index.line_end(line - 1))
+    settings = options.completion_engine_settings() or options.engine_settings()
+    engine = create_engine(settings, _progress)
+    asyncio.run(engine.load())
+    fmt = resolve_format(options.fim_format, engine, engine.health().model)
+    budget = CompletionBudget(
+        options.completion_prefix_tokens,
+        options.completion_suffix_tokens,
+        options.max_completion_tokens,
+    )
+    request = completion_request(
+        engine,
+        fmt,
+        document.text[:cursor],
+        document.text[cursor:],
+        relative_path(document.uri, [Path.cwd().as_uri()]),
+        budget,
+    )
+    shape = shape_at(document.text[:cursor], document.text[cursor:])
+    _progress(
+        f"{engine.health().model}: "
+        + (f"fill-in-the-middle ({fmt.name})" if fmt else "left to right (no FIM tokens)")
+        + (", a block" if shape.multiline else ", one line")
+    )
+    sys.stdout.write(request.prompt)
+    return 0
+
+
 def _prompt(args: argparse.Namespace) -> int:
+    if args.complete:
+        return _completion_prompt(args)
     message, code = args.message, ""
     if args.action:
         if not args.file:
@@ -210,6 +262,13 @@ def _parser() -> argparse.ArgumentParser:
     prompt.add_argument("--action", choices=list(ACTIONS), help="a code action's prompt")
     prompt.add_argument("--file", help="the source file for --action")
     prompt.add_argument("--lines", type=_line_range, help="line range for --action, e.g. 3-10")
+    prompt.add_argument(
+        "--complete",
+        type=_cursor,
+        metavar="FILE:LINE:COLUMN",
+        help="an inline completion's prompt at a cursor (1-based line and column); loads "
+        "--completion-model, else --model, for its tokenizer",
+    )
     prompt.add_argument(
         "--workspace",
         metavar="DIR",

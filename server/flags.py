@@ -6,10 +6,11 @@ validated by the same options model, so a flag and a setting never disagree.
 
 import argparse
 import re
+from typing import get_args
 
-from starchat.server.options import SECTION, Options, apply_settings
+from starchat.server.options import SECTION, FimChoice, Options, apply_settings
 
-_FLAGS = ("model", "backend", "backend_url", "device", "dtype")
+_FLAGS = ("model", "completion_model", "fim_format", "backend", "backend_url", "device", "dtype")
 
 
 def add_engine_flags(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +18,15 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
         "--model",
         help="Hub id or local directory (default: the offline SmolLM2-135M-Instruct); with "
         "--backend openai, the served model's name",
+    )
+    parser.add_argument(
+        "--completion-model",
+        help="model for inline completions (default: the chat model); same forms as --model",
+    )
+    parser.add_argument(
+        "--fim-format",
+        choices=list(get_args(FimChoice)),
+        help="fill-in-the-middle format for completions (default auto: from the tokenizer)",
     )
     parser.add_argument(
         "--backend",

@@ -47,8 +47,11 @@ CONVERSATION_DELETE = "starchat/conversation/delete"
 
 STATUS = "starchat/status"
 """Request (no params) and notification (server → client on every change):
-`{state: "loading"|"ready"|"error", model, device, message?, index}`; `index` is the
-workspace index: `{state: "off"|"indexing"|"ready", files, chunks, capped?}`."""
+`{state: "loading"|"ready"|"error", model, device, message?, index, completion}`; `index` is
+the workspace index: `{state: "off"|"indexing"|"ready", files, chunks, capped?}`;
+`completion` is the model inline completions use (standard `textDocument/inlineCompletion`):
+`{state, model, infilling: boolean, format: string|null, message?}` — `infilling` false means
+it completes from the code before the cursor only (`message` says why)."""
 
 CONTEXT_TRIMMED = "starchat/contextTrimmed"
 """Notification (server → client): `{conversationId, droppedMessages}` when history was trimmed

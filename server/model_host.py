@@ -7,13 +7,19 @@ a settings change lets the answers already queued finish on the old model, then 
 and loads the new one; requests that arrive meanwhile wait for the load and then use the new
 model. A failed load is kept as the status (the server stays up so the setting can be
 fixed); only an unreachable backend is retried by the next request.
+
+Inline completions do not queue: they are short, asked for on every pause in typing, and
+worthless a second later. They run beside whatever answer is being written — on the chat
+model itself (a second decode thread; the weights are shared, each decode has its own cache)
+or on a `completionModel` the host loads beside it in the same process — and a failure of
+the completion model never touches chat.
 """
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from starchat.engine import (
     BackendUnavailableError,
@@ -49,7 +55,11 @@ class ModelHost:
         self._failure: EngineError | None = None
         self._listeners: list[StatusListener] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._published: Health | None = None
+        self._published: tuple[Health, Health] | None = None
+        self._completion_settings: EngineSettings | None = None
+        self._completer: Engine | None = None
+        """The completion model, when it is not the chat model."""
+        self._completer_failure: EngineError | None = None
 
     def health(self) -> Health:
         if self._pending is None:
@@ -58,6 +68,79 @@ class ModelHost:
         if self._failure is not None and self._pending is self._engine and health.state != "error":
             return Health("error", health.model, health.device, str(self._failure))
         return health
+
+    def completion_health(self) -> Health:
+        """The health of the model inline completions use."""
+        if self._completer is None:
+            return self.health()
+        health = self._completer.health()
+        if self._completer_failure is not None and health.state != "error":
+            return Health("error", health.model, health.device, str(self._completer_failure))
+        return health
+
+    def configure_completion(self, settings: EngineSettings | None) -> None:
+        """Complete with the model `settings` name (loading it in the background), or with
+        the chat model when None; no-op when unchanged."""
+        if settings == self._completion_settings:
+            return
+        self._completion_settings = settings
+        old, self._completer, self._completer_failure = self._completer, None, None
+        if old is not None:
+            self._spawn(old.close())
+        if settings is not None:
+            loop = asyncio.get_running_loop()
+
+            def progress(message: str) -> None:
+                loop.call_soon_threadsafe(self._progress, message)
+
+            self._completer = self._create(settings, progress)
+            self._spawn(self._load_completer(self._completer))
+        self._publish()
+
+    def ready_completer(self) -> Engine | None:
+        """The completion model when it is loaded and ready (for the status), else None."""
+        engine = self._completer or (self._engine if self._engine is self._pending else None)
+        ready = engine is not None and self.completion_health().state == "ready"
+        return engine if ready else None
+
+    async def completer(self) -> Engine:
+        """The loaded model for inline completions; never waits behind a chat answer. While
+        the chat model is being replaced, completions that use it fail (the client asks
+        again on the next keystroke)."""
+        engine = self._completer
+        if engine is not None:
+            if self._completer_failure is not None:
+                if not isinstance(self._completer_failure, BackendUnavailableError):
+                    raise self._completer_failure
+                await self._load_completer(engine)
+                if self._completer_failure is not None:
+                    raise self._completer_failure
+            await engine.load()
+            return engine
+        engine = self._engine
+        if engine is None or engine is not self._pending:
+            raise ModelLoadError("The model is loading; completions start when it is ready")
+        if self._failure is not None:
+            raise self._failure
+        await engine.load()
+        return engine
+
+    async def _load_completer(self, engine: Engine) -> None:
+        self._completer_failure = None
+        try:
+            await engine.load()
+        except EngineError as error:
+            self._completer_failure = error
+        except Exception as error:
+            logger.exception("loading the completion model failed")
+            self._completer_failure = ModelLoadError(f"Could not load the model: {error}")
+        if engine is self._completer:
+            self._publish()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def subscribe(self, listener: StatusListener) -> Callable[[], None]:
         """Tell `listener` about every change until the returned function is called."""
@@ -81,9 +164,7 @@ class ModelHost:
 
         self._pending = self._create(settings, progress)
         self._publish()
-        task = asyncio.create_task(self._catch_up_queued())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._catch_up_queued())
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Engine]:
@@ -102,8 +183,10 @@ class ModelHost:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        engines = {id(e): e for e in (self._engine, self._pending) if e is not None}
-        self._engine = self._pending = None
+        engines = {
+            id(e): e for e in (self._engine, self._pending, self._completer) if e is not None
+        }
+        self._engine = self._pending = self._completer = None
         for engine in engines.values():
             await engine.close()
 
@@ -135,9 +218,10 @@ class ModelHost:
 
     def _publish(self) -> None:
         health = self.health()
-        if health == self._published:
+        published = (health, self.completion_health())
+        if published == self._published:
             return
-        self._published = health
+        self._published = published
         logger.info("model %s: %s %s", health.model, health.state, health.message or "")
         for listener in list(self._listeners):
             listener.on_status(health)

@@ -19,7 +19,7 @@ A rejected value is quoted with any password in a URL hidden.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -40,6 +40,11 @@ def _default(name: str) -> Any:
     own for fields the settings do not cover, such as the offline model's repetition penalty)."""
     return getattr(STARCHAT_SAMPLING, name)
 
+
+FimChoice = Literal[
+    "auto", "starcoder", "deepseek-coder", "codellama", "codegemma", "qwen2.5-coder", "none"
+]
+"""`fimFormat`: the names in prompts/fim.toml (a test keeps them equal), auto and none."""
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
 
@@ -72,6 +77,17 @@ class Options(BaseModel):
     """Most tokens of a prompt that code from the workspace index may take; 0 = index off."""
     exclude: list[str] = Field(default_factory=list)
     """Gitignore-style globs the workspace index never reads (beyond .gitignore and secrets)."""
+    completion_model: str = ""
+    """Model for inline completions (Hub id, local directory, or served name); "" = the chat
+    model (filling in the middle only when its tokenizer has FIM tokens)."""
+    fim_format: FimChoice = "auto"
+    """Fill-in-the-middle format (prompts/fim.toml); auto = from the tokenizer's special
+    tokens (openai backend: from the model's name); none = left to right from the prefix."""
+    max_completion_tokens: int = Field(default=64, ge=1, le=1024)
+    completion_prefix_tokens: int = Field(default=1536, ge=16, le=16384)
+    """Most tokens of the code before the cursor an inline completion's prompt holds."""
+    completion_suffix_tokens: int = Field(default=512, ge=0, le=16384)
+    """Most tokens of the code after the cursor an inline completion's prompt holds."""
 
     @field_validator("device")
     @classmethod
@@ -100,6 +116,12 @@ class Options(BaseModel):
             context_tokens=(self.context_tokens or None) if self.backend == "openai" else None,
         )
 
+    def completion_engine_settings(self) -> EngineSettings | None:
+        """What the completion engine loads; None: completions use the chat model."""
+        if not self.completion_model or self.completion_model == self.model:
+            return None
+        return replace(self.engine_settings(), model=self.completion_model)
+
     def sampling(self) -> Sampling:
         return Sampling(
             max_new_tokens=self.max_new_tokens,
@@ -116,7 +138,9 @@ class Options(BaseModel):
         return min(model_window, self.context_tokens) if self.context_tokens else model_window
 
 
-OPERATOR_SETTINGS = frozenset({"model", "backend", "backendUrl", "device", "dtype"})
+OPERATOR_SETTINGS = frozenset(
+    {"model", "completionModel", "backend", "backendUrl", "device", "dtype"}
+)
 """Wire names of the settings only the operator of a shared server may choose."""
 
 _CREDENTIALS = frozenset({"token"})

@@ -58,6 +58,7 @@ async def _serve_tcp(defaults: Options, address: str, port: int) -> None:
     token = os.environ.get("STARCHAT_TOKEN") or _new_token()
     host = ModelHost()
     host.configure(defaults.engine_settings())
+    host.configure_completion(defaults.completion_engine_settings())
 
     def listening(addresses: list[tuple[Any, ...]]) -> None:
         for bound in addresses:

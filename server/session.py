@@ -15,7 +15,9 @@ from lsprotocol import types
 from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
 from starchat.prompts.actions import ActionSlots
+from starchat.prompts.fim import FimFormat
 from starchat.server import methods
+from starchat.server.completions import completion_status, resolve_format
 from starchat.server.context import Target, editor_context
 from starchat.server.conversations import ConversationStore
 from starchat.server.documents import Document, DocumentStore
@@ -100,8 +102,23 @@ class StarChatServer(LanguageServer):
         return document, target, context
 
     def status_json(self) -> dict[str, Any]:
-        """`starchat/status`: the model's health and the workspace index's state."""
-        return health_json(self.host.health()) | {"index": self.workspace_index.status().to_json()}
+        """`starchat/status`: the model's health, the workspace index's state and the
+        completion model's."""
+        return health_json(self.host.health()) | {
+            "index": self.workspace_index.status().to_json(),
+            "completion": completion_status(
+                self.host.completion_health(), self.completion_format(), self.options.fim_format
+            ),
+        }
+
+    def completion_format(self) -> FimFormat | None:
+        """The fill-in-the-middle format of the loaded completion model (None: left to right,
+        or not loaded)."""
+        engine = self.host.ready_completer()
+        if engine is None:
+            return None
+        health = engine.health()
+        return resolve_format(self.options.fim_format, engine, health.model)
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         self.window_show_message(types.ShowMessageParams(kind, redact(message)))

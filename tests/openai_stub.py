@@ -2,15 +2,17 @@
 
 The engines' HTTP code is real; only the model behind the endpoint is scripted, so a test can
 know the exact answer (and therefore the exact edit or verdict) while every byte travels as
-vLLM or TGI send it. Speaks `GET /v1/models` and `POST /v1/chat/completions`, streaming (SSE
-`data:` chunks, a usage chunk, `[DONE]`) or not, as the request's `stream` asks.
+vLLM or TGI send it. Speaks `GET /v1/models`, `POST /v1/chat/completions` and (raw prompts,
+as base models are served) `POST /v1/completions`, streaming (SSE `data:` chunks, a usage
+chunk, `[DONE]`) or not, as the request's `stream` asks.
 
-Each reply is, in order of preference: the next one queued with `answer()`, `decide(messages)`,
-or "OK.". A reply that is an `int` is an HTTP error status with an OpenAI-style error body;
-after `fail_after` requests every one gets 500, like a server going down. With `cut`, a
-reply longer than the request's `max_tokens` (a token is four characters here) is cut there
-and ends with `finish_reason: "length"`, as a real server's would. Requests are recorded; a
-client that hangs up mid-stream is counted in `disconnects`.
+Each reply is, in order of preference: the next one queued with `answer()`, `decide(messages)`
+(chat) or `complete(prompt)` (completions), or "OK.". A reply that is an `int` is an HTTP
+error status with an OpenAI-style error body; after `fail_after` requests every one gets 500,
+like a server going down. With `cut`, a reply longer than the request's `max_tokens` (a
+token is four characters here) is cut there and ends with `finish_reason: "length"`, as a
+real server's would. Requests are recorded; a client that hangs up mid-stream is counted
+in `disconnects`.
 """
 
 import json
@@ -35,8 +37,10 @@ class OpenAIStub:
         fail_after: int | None = None,
         rejects: frozenset[str] = frozenset(),
         cut: bool = False,
+        complete: Callable[[str], Reply] | None = None,
     ) -> None:
         self.decide = decide
+        self.complete = complete
         self.model = model
         self.chunk_delay = chunk_delay
         self.fail_after = fail_after
@@ -79,6 +83,8 @@ class OpenAIStub:
             reply, delay = self._queued.popleft()
             time.sleep(delay)
             return reply
+        if "prompt" in request:
+            return self.complete(request["prompt"]) if self.complete else "OK."
         return self.decide(request["messages"]) if self.decide else "OK."
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -123,6 +129,11 @@ class OpenAIStub:
                 if stub.cut and len(pieces) > request.get("max_tokens", len(pieces)):
                     pieces, finish = pieces[: request["max_tokens"]], "length"
                 usage = {"prompt_tokens": 10, "completion_tokens": len(pieces)}
+                raw = "prompt" in request
+                if not request.get("stream") and raw:
+                    choice = {"index": 0, "finish_reason": finish, "text": reply}
+                    self._json(200, {"object": "text_completion", "choices": [choice]})
+                    return
                 if not request.get("stream"):
                     message = {"role": "assistant", "content": reply}
                     choice = {"index": 0, "finish_reason": "stop", "message": message}
@@ -135,12 +146,11 @@ class OpenAIStub:
                 self.end_headers()
                 try:
                     for piece in pieces:
-                        delta = {"content": piece}
-                        self._event(
-                            {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-                        )
+                        body = {"text": piece} if raw else {"delta": {"content": piece}}
+                        self._event({"choices": [{"index": 0, "finish_reason": None, **body}]})
                         time.sleep(stub.chunk_delay)
-                    self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+                    end = {"text": ""} if raw else {"delta": {}}
+                    self._event({"choices": [{"index": 0, "finish_reason": finish, **end}]})
                     self._event({"choices": [], "usage": usage})
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()

@@ -20,10 +20,21 @@ def register_all(server: "StarChatServer") -> None:
         configuration,
         documents,
         index,
+        inline_completion,
         lifecycle,
         status,
     )
 
-    features = (lifecycle, configuration, documents, index, status, chat, code_actions, commands)
+    features = (
+        lifecycle,
+        configuration,
+        documents,
+        index,
+        status,
+        chat,
+        code_actions,
+        commands,
+        inline_completion,
+    )
     for feature in features:
         feature.register(server)

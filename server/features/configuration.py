@@ -67,3 +67,4 @@ def configure_host(ls: "StarChatServer") -> None:
     host was configured by the operator at start."""
     if ls.started and not ls.shared:
         ls.host.configure(ls.options.engine_settings())
+        ls.host.configure_completion(ls.options.completion_engine_settings())

@@ -42,8 +42,7 @@ class StatusReporter:
         self._tasks: set[asyncio.Future[None]] = set()
 
     def on_status(self, health: Health) -> None:
-        index = self._ls.workspace_index.status().to_json()
-        self._ls.protocol.notify(methods.STATUS, health_json(health) | {"index": index})
+        self._ls.protocol.notify(methods.STATUS, self._ls.status_json())
         if health.state == "loading" and self._bar is None:
             self._bar = ProgressBar(self._ls)
             self._shown = self._keep(

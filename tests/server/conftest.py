@@ -181,3 +181,11 @@ def scripted_openai() -> Iterator[OpenAIStub]:
     server = OpenAIStub(model="scripted-starchat")
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def fim_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny StarCoder-format model taught to fill `FIM_LESSONS` (tests/tiny_model.py)."""
+    from tests.tiny_model import build_tiny_fim
+
+    return build_tiny_fim(tmp_path_factory.mktemp("fim"))

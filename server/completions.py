@@ -1,0 +1,127 @@
+"""Inline completions: the code between the text before the cursor and the text after it.
+
+One path serves the editor (`textDocument/inlineCompletion`), `starchat prompt --complete`
+and `starchat eval infilling`: the prefix and suffix are cut to their token budgets around
+the cursor, rendered in the model's fill-in-the-middle format (prompts/fim.toml; left to
+right from the prefix alone for a model with none), decoded greedily until the answer has
+all the cursor can use (prompts/completion.py), and trimmed to fit what follows.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starchat.engine import CompletionRequest, Engine, Health, Sampling, collect
+from starchat.prompts.completion import Infill, enough, finish, shape_at
+from starchat.prompts.fim import (
+    FimFormat,
+    format_for_model_name,
+    format_for_tokens,
+    named_format,
+    with_header,
+)
+from starchat.server.redaction import redact
+
+_TEMPLATE_ROOM = 32
+"""Tokens left for the format's own tokens and a file-path header."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Tokens of the prompt for the code before and after the cursor, and of the answer."""
+
+    prefix_tokens: int = 1536
+    suffix_tokens: int = 512
+    max_new_tokens: int = 64
+
+    def within(self, window: int) -> "Budget":
+        """This budget shrunk (prefix and suffix alike) to fit a `window`-token model."""
+        room = window - self.max_new_tokens - _TEMPLATE_ROOM
+        wanted = self.prefix_tokens + self.suffix_tokens
+        if room <= 0:
+            raise ValueError(f"a {window}-token window leaves no room for a completion")
+        if wanted <= room:
+            return self
+        scale = room / wanted
+        return Budget(
+            max(1, int(self.prefix_tokens * scale)),
+            int(self.suffix_tokens * scale),
+            self.max_new_tokens,
+        )
+
+
+def resolve_format(choice: str, engine: Engine, model_name: str) -> FimFormat | None:
+    """The format the `fimFormat` setting means for a loaded `engine`: "auto" asks its
+    tokenizer (a served model: its name), "none" turns infilling off."""
+    if choice == "none":
+        return None
+    tokens = engine.special_tokens()
+    if choice != "auto":
+        chosen: FimFormat | None = named_format(choice)
+    elif tokens is not None:
+        chosen = format_for_tokens(tokens)
+    else:
+        chosen = format_for_model_name(model_name)
+    return with_header(chosen, tokens) if chosen is not None else None
+
+
+def completion_request(
+    engine: Engine,
+    fmt: FimFormat | None,
+    prefix: str,
+    suffix: str,
+    path: str | None,
+    budget: Budget,
+) -> CompletionRequest:
+    """The request for the middle between `prefix` and `suffix`, each cut to its budget."""
+    budget = budget.within(engine.context_window)
+    before = engine.cut(prefix, budget.prefix_tokens, "end")
+    sampling = Sampling(max_new_tokens=budget.max_new_tokens, temperature=0.0)
+    if fmt is None:
+        return CompletionRequest(before, bos=True, sampling=sampling)
+    after = engine.cut(suffix, budget.suffix_tokens, "start")
+    return CompletionRequest(
+        fmt.render(before, after, path), stop=fmt.stop, bos=fmt.bos, sampling=sampling
+    )
+
+
+async def complete(
+    engine: Engine,
+    fmt: FimFormat | None,
+    prefix: str,
+    suffix: str,
+    path: str | None,
+    budget: Budget,
+    stop_early: Callable[[], bool] = lambda: False,
+) -> tuple[Infill | None, str]:
+    """What to offer at the cursor (None: nothing worth showing), and the model's raw text.
+
+    Decoding stops as soon as the text holds all the cursor can use, or when `stop_early()`
+    (a newer request superseded this one)."""
+    shape = shape_at(prefix, suffix)
+    request = completion_request(engine, fmt, prefix, suffix, path, budget)
+    answer = await collect(
+        engine.complete(request), enough=lambda text: stop_early() or enough(shape, text)
+    )
+    return finish(shape, answer.text), answer.text
+
+
+def completion_status(health: Health, fmt: FimFormat | None, choice: str) -> dict[str, Any]:
+    """The `completion` part of `starchat/status`."""
+    status: dict[str, Any] = {
+        "state": health.state,
+        "model": redact(health.model),
+        "infilling": fmt is not None,
+        "format": fmt.name if fmt is not None else None,
+    }
+    if health.message:
+        status["message"] = redact(health.message)
+    elif health.state == "ready" and fmt is None:
+        status["message"] = (
+            "fill-in-the-middle is off (fimFormat: none): completing from the code before "
+            "the cursor only"
+            if choice == "none"
+            else f"{health.model} has no fill-in-the-middle tokens: completing from the code "
+            "before the cursor only"
+        )
+    return status

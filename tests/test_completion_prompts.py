@@ -1,0 +1,148 @@
+"""Fill-in-the-middle formats (prompts/fim.toml) and the reading of a completion
+(prompts/completion.py): what the editor sends a model and what it shows of the answer."""
+
+from typing import get_args
+
+import pytest
+from starchat.prompts.completion import Infill, enough, finish, shape_at
+from starchat.prompts.fim import (
+    fim_formats,
+    format_for_model_name,
+    format_for_tokens,
+    named_format,
+    with_header,
+)
+from starchat.server.options import FimChoice
+
+STARCODER_TOKENS = {"<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<filename>"}
+
+
+def test_a_starcoder_prompt_is_exactly_the_papers_format() -> None:
+    fmt = format_for_tokens(STARCODER_TOKENS)
+    assert fmt is not None and fmt.name == "starcoder"
+    assert fmt.render("def f(x):\n    return ", "\n") == (
+        "<fim_prefix>def f(x):\n    return <fim_suffix>\n<fim_middle>"
+    )
+    assert (
+        fmt.render("a", "b", "pkg/m.py")
+        == "<filename>pkg/m.py\n<fim_prefix>a<fim_suffix>b<fim_middle>"
+    )
+
+
+def test_template_slots_in_the_users_code_stay_text() -> None:
+    fmt = named_format("starcoder")
+    assert fmt.render("x = '{suffix}'", "{prefix}") == (
+        "<fim_prefix>x = '{suffix}'<fim_suffix>{prefix}<fim_middle>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tokens", "name"),
+    [
+        ({"<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"}, "deepseek-coder"),
+        ({"▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"}, "codellama"),
+        ({"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"}, "codegemma"),
+        ({"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>"}, "qwen2.5-coder"),
+        ({"<|im_start|>", "<|im_end|>", "<filename>"}, None),
+    ],
+)
+def test_the_format_comes_from_the_tokenizers_special_tokens(
+    tokens: set[str], name: str | None
+) -> None:
+    fmt = format_for_tokens(tokens)
+    assert (fmt.name if fmt else None) == name
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        ("bigcode/starcoder2-15b", "starcoder"),
+        ("HuggingFaceH4/starchat-alpha", "starcoder"),
+        ("deepseek-ai/deepseek-coder-6.7b-base", "deepseek-coder"),
+        ("codellama/CodeLlama-7b-hf", "codellama"),
+        ("Qwen/Qwen2.5-Coder-7B", "qwen2.5-coder"),
+        ("google/codegemma-2b", "codegemma"),
+        ("meta-llama/Llama-3.1-8B-Instruct", None),
+    ],
+)
+def test_a_served_models_format_comes_from_its_name(model: str, name: str | None) -> None:
+    fmt = format_for_model_name(model)
+    assert (fmt.name if fmt else None) == name
+
+
+def test_the_header_needs_its_token() -> None:
+    fmt = named_format("starcoder")
+    assert with_header(fmt, {"<fim_prefix>"}).render("a", "b", "m.py").startswith("<fim_prefix>")
+    assert with_header(fmt, None).render("a", "b", "m.py").startswith("<filename>m.py\n")
+
+
+def test_the_setting_names_every_format() -> None:
+    choices = list(get_args(FimChoice))
+    assert choices[0] == "auto" and choices[-1] == "none"
+    assert choices[1:-1] == [f.name for f in fim_formats()]
+
+
+# ---- the shape of a completion ------------------------------------------------------------
+
+
+def test_inside_a_line_the_completion_is_one_line() -> None:
+    shape = shape_at("total = sum(", ")\n")
+    assert not shape.multiline
+    assert enough(shape, "values)\n") and not enough(shape, "values")
+    assert finish(shape, "values)\nprint(total)") == Infill("values")
+
+
+def test_on_an_empty_line_after_an_opener_it_is_the_block() -> None:
+    shape = shape_at("def area(w, h):\n", "\n\nprint(area(2, 3))\n")
+    assert shape.multiline
+    text = "    '''Area.'''\n\n    return w * h\n\nprint(area(2, 3))\n"
+    assert not enough(shape, "    '''Area.'''\n\n    return w")
+    assert enough(shape, text)
+    assert finish(shape, text) == Infill("    '''Area.'''\n\n    return w * h")
+
+
+def test_an_indented_cursor_counts_its_indentation() -> None:
+    shape = shape_at("if ready:\n    ", "\n")
+    assert finish(shape, "go()\n    stay()\nleave()") == Infill("go()\n    stay()")
+
+
+def test_a_comment_after_the_opener_still_opens_a_block() -> None:
+    assert shape_at("for x in xs:  # each\n", "\n").multiline
+    assert not shape_at("x = 1  # done\n", "\n").multiline
+
+
+def test_a_closing_brace_at_the_openers_depth_is_kept_unless_it_follows() -> None:
+    open_ = shape_at("function f() {\n", "\n")
+    assert finish(open_, "  return 1;\n}\n\nfunction g() {") == Infill("  return 1;\n}")
+    closed = shape_at("function f() {\n", "\n}\n")
+    assert finish(closed, "  return 1;\n}\n") == Infill("  return 1;")
+
+
+def test_lines_that_repeat_what_follows_are_dropped() -> None:
+    shape = shape_at("def f(xs):\n", "\n    return out\n")
+    assert finish(shape, "    out = sorted(xs)\n    return out") == Infill("    out = sorted(xs)")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "after", "middle", "expected"),
+    [
+        ("print(", ")", "total)", Infill("total")),  # the editor's auto-closed bracket
+        ("print(", ")", "total", Infill("total")),
+        ("f(g(", "))", "x))", Infill("x")),
+        ("call(", "):", "a, b)", Infill("a, b")),  # a partial overlap
+        ("y = [", "]", "1, 2]  # two", Infill("1, 2]  # two", replaces=1)),
+        ("name = ", "", "'x'   ", Infill("'x'")),
+        ("x = ", "", "   ", None),
+        ("x = ", "", "\n", None),
+    ],
+)
+def test_one_line_never_doubles_what_follows_the_cursor(
+    prefix: str, after: str, middle: str, expected: Infill | None
+) -> None:
+    assert finish(shape_at(prefix, after + "\n"), middle) == expected
+
+
+def test_crlf_documents() -> None:
+    shape = shape_at("def f():\r\n", "\r\n\r\nx = 1\r\n")
+    assert shape.multiline and shape.line_after == ""
+    assert finish(shape, "    return 1\r\n\r\nx = 1") == Infill("    return 1")
