@@ -19,8 +19,9 @@ EXTENSION = Path(__file__).resolve().parents[2] / "clients" / "vscode"
 PROPERTIES: dict[str, dict[str, Any]] = json.loads((EXTENSION / "package.json").read_text())[
     "contributes"
 ]["configuration"]["properties"]
-CLIENT_ONLY = ("starchat.server.", "starchat.trace.")
-"""Settings the extension itself uses (interpreter, LSP tracing); the server ignores them."""
+CLIENT_ONLY = ("starchat.server.", "starchat.trace.", "starchat.inlineCompletion.")
+"""Settings the extension itself uses (interpreter, LSP tracing, when to ask for ghost text);
+the server ignores them."""
 
 OPTION_SETTINGS = {
     name.removeprefix("starchat."): schema

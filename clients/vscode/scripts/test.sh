@@ -81,5 +81,5 @@ step "end-to-end test in code-server"
 started=$SECONDS
 npx tsc -p e2e
 # One at a time: each runs its own code-server and model.
-node --test --test-concurrency=1 --test-reporter=spec e2e/out/chat.e2e.js e2e/out/edits.e2e.js e2e/out/hostile-workspace.e2e.js
+node --test --test-concurrency=1 --test-reporter=spec e2e/out/chat.e2e.js e2e/out/edits.e2e.js e2e/out/inline.e2e.js e2e/out/hostile-workspace.e2e.js
 echo "end-to-end test: $((SECONDS - started)) s; screenshots in $REPO/artifacts/vscode/"

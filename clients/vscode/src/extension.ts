@@ -1,7 +1,7 @@
 /**
  * Entry point: wires the modules together and nothing else. The server lifecycle lives in
  * common/server, settings in common/settings, the status bar in common/status, the chat in
- * chat/.
+ * chat/, ghost text in completion/.
  */
 import * as vscode from 'vscode';
 
@@ -19,12 +19,13 @@ import { ContextTrimmedNotification, StatusNotification, StatusRequest } from '.
 import { ServerManager } from './common/server';
 import { affectsLaunch, affectsServerOptions } from './common/settings';
 import { SHOW_LOGS_COMMAND, StatusIndicator } from './common/status';
+import { INLINE_SECTION, inlineCompletionMiddleware, readInlineSettings } from './completion/inline';
 
 let server: ServerManager | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const logger = createLogger();
-  const status = new StatusIndicator();
+  const status = new StatusIndicator(() => readInlineSettings().enable);
   const client = () => server?.client;
   const deps: ActionDeps = { client, session: () => session, panel: () => panel, logger };
   const panel = new ChatPanel(context.extensionUri, logger, {
@@ -36,7 +37,8 @@ export function activate(context: vscode.ExtensionContext): void {
     (chip) => panel.post({ type: 'context', context: chip }),
     (files) => panel.post({ type: 'files', files }),
   );
-  server = new ServerManager(logger, actionMiddleware(deps), context.globalStorageUri.fsPath);
+  const middleware = { ...actionMiddleware(deps), ...inlineCompletionMiddleware() };
+  server = new ServerManager(logger, middleware, context.globalStorageUri.fsPath);
   const manager = server;
   const backend = lspChatBackend(manager);
   // Conversations stay on this machine, per workspace.
@@ -85,6 +87,9 @@ export function activate(context: vscode.ExtensionContext): void {
       }
       if (affectsServerOptions(event)) {
         void manager.sendOptions();
+      }
+      if (event.affectsConfiguration(INLINE_SECTION)) {
+        status.redraw();
       }
     }),
     // The restricted settings' workspace values now count: start again with them.

@@ -123,6 +123,7 @@ export const vscodeStub = {
     constructor(readonly id: string) {}
   },
   EventEmitter,
+  InlineCompletionTriggerKind: { Invoke: 0, Automatic: 1 },
 };
 
 type Loader = (request: string, parent: unknown, isMain: boolean) => unknown;

@@ -5,6 +5,8 @@
 --
 -- Commands: :StarChat {question} (with a visual range: about the selection; without:
 -- about the function under the cursor), :StarChatNew, :StarChatStop, :StarChatStatus.
+-- On Neovim 0.12+ the model's completions also show as ghost text while typing
+-- (vim.lsp.inline_completion; map vim.lsp.inline_completion.get() to accept them).
 local M = {}
 
 M.config = {
@@ -12,8 +14,12 @@ M.config = {
   cmd = { 'starchat', 'serve' },
   filetypes = { 'python', 'javascript', 'typescript', 'lua', 'rust', 'go', 'c', 'cpp', 'java', 'sh' },
   -- The server's settings (see the README): model, backend, backendUrl, device, dtype,
-  -- maxNewTokens, temperature, topP, topK, systemPrompt, contextTokens.
+  -- maxNewTokens, temperature, topP, topK, systemPrompt, contextTokens, completionModel,
+  -- fimFormat, maxCompletionTokens, completionPrefixTokens, completionSuffixTokens.
   settings = {},
+  -- Ghost text from the server's textDocument/inlineCompletion in StarChat's buffers, where
+  -- Neovim has vim.lsp.inline_completion (0.12+); older versions ignore it.
+  inline_completion = true,
   root_markers = { '.git', 'pyproject.toml', 'setup.py', 'package.json', 'Cargo.toml', 'go.mod' },
 }
 
@@ -213,12 +219,33 @@ function M.new_conversation()
   append('\n---\n')
 end
 
+-- The completion model in a few words: "bigcode/starcoderbase-1b ready, fill-in-the-middle (starcoder)".
+function M.completion_text(completion)
+  if type(completion) ~= 'table' then
+    return nil
+  end
+  local model = completion.model ~= '' and completion.model or 'the chat model'
+  local format = type(completion.format) == 'string' and (' (' .. completion.format .. ')') or ''
+  local how = completion.infilling and ('fill-in-the-middle' .. format) or 'code before the cursor only'
+  return ('%s %s, %s'):format(model, completion.state, how)
+end
+
 function M.status()
   local status = M.state.status
   if not status then
     print('StarChat: not started')
   else
-    print(('StarChat: %s %s on %s %s'):format(status.model, status.state, status.device, status.message or ''))
+    local line = ('StarChat: %s %s on %s %s'):format(status.model, status.state, status.device, status.message or '')
+    local completion = M.completion_text(status.completion)
+    print(completion and (line .. '; inline completion: ' .. completion) or line)
+  end
+end
+
+-- Turn on Neovim's inline completion for a buffer once StarChat, able to answer it, attaches.
+local function enable_inline_completion(args)
+  local client = vim.lsp.get_client_by_id(args.data.client_id)
+  if client and client.name == 'starchat' and client:supports_method('textDocument/inlineCompletion') then
+    vim.lsp.inline_completion.enable(true, { bufnr = args.buf })
   end
 end
 
@@ -232,6 +259,9 @@ function M.setup(opts)
       M.attach(args.buf)
     end,
   })
+  if M.config.inline_completion and vim.lsp.inline_completion then
+    vim.api.nvim_create_autocmd('LspAttach', { group = group, callback = enable_inline_completion })
+  end
   vim.api.nvim_create_user_command('StarChat', function(cmd)
     M.ask(cmd.args, cmd)
   end, { nargs = '+', range = true, desc = 'Ask StarChat about the selection or the function here' })

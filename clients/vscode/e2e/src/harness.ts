@@ -98,6 +98,28 @@ export class CodeServer {
 
   /** Change a text or number setting in the Settings editor, as a user would. */
   async setSetting(id: string, value: string, tab: 'User' | 'Remote'): Promise<void> {
+    const input = await this.findSetting(id, tab, '.setting-item-control input');
+    await input.fill(value);
+    await input.press('Enter');
+    await this.closeSettings();
+  }
+
+  /** Tick or untick a checkbox setting in the Settings editor, as a user would. */
+  async setCheckbox(id: string, checked: boolean, tab: 'User' | 'Remote'): Promise<void> {
+    const box = await this.findSetting(id, tab, '.setting-value-checkbox');
+    if ((await box.getAttribute('aria-checked')) !== String(checked)) {
+      await box.click();
+    }
+    await waitFor(
+      async () => (await box.getAttribute('aria-checked')) === String(checked),
+      5_000,
+      () => `${id} did not change`,
+    );
+    await this.closeSettings();
+  }
+
+  /** Open the Settings editor on `tab`, search for the setting, return its `control`. */
+  private async findSetting(id: string, tab: 'User' | 'Remote', control: string) {
     await this.command('Preferences: Open User Settings');
     const editor = this.page.locator('.settings-editor');
     await editor.waitFor();
@@ -106,17 +128,19 @@ export class CodeServer {
     // The search box has focus and may still hold the previous search.
     await this.page.keyboard.press('Control+A');
     await this.page.keyboard.type(`@id:${id}`);
-    const input = editor.locator('.setting-item-contents .setting-item-control input').first();
+    const found = editor.locator(`.setting-item-contents ${control}`).first();
     await waitFor(
-      async () => (await editor.locator('.setting-item-contents').count()) === 1 && input.isVisible(),
+      async () => (await editor.locator('.setting-item-contents').count()) === 1 && found.isVisible(),
       10_000,
       () => `setting ${id} not found`,
     );
-    await input.fill(value);
-    await input.press('Enter');
-    // Close the Settings editor; the change is saved as the input loses focus.
+    return found;
+  }
+
+  /** Close the Settings editor; a changed value is saved as its control loses focus. */
+  private async closeSettings(): Promise<void> {
     await this.page.locator('.tab', { hasText: 'Settings' }).locator('.codicon-close').click();
-    await editor.waitFor({ state: 'detached' });
+    await this.page.locator('.settings-editor').waitFor({ state: 'detached' });
   }
 
   /** Start code-server and chromium (the workbench opens with `open`). */

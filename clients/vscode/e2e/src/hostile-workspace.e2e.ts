@@ -171,7 +171,10 @@ describe('a hostile workspace in code-server', { timeout: 240_000 }, () => {
     assert.deepEqual(marked(), [], 'planted code ran');
     assert.equal(listener.connections, 0, "the repository's backendUrl was contacted");
     const log = vs.extensionLog();
-    assert.match(log, /Restricted Mode: starchat\.server\.python, model, backend, backendUrl and device/);
+    assert.match(
+      log,
+      /Restricted Mode: starchat\.server\.python, model, completionModel, backend, backendUrl and device/,
+    );
     assert.ok(log.includes(`Python interpreter (setting): ${PYTHON}`), "the user's interpreter was not the one used");
     const server = await serverProcess();
     assert.ok(server, 'language server process not found');

@@ -1,8 +1,10 @@
 /**
  * An OpenAI-compatible endpoint (the `openai` backend's API: `GET /models`, streaming
- * `POST /chat/completions`) that answers from a script, for tests that need answers a user
- * could act on: a docstring the server can put in place, an answer cut by the length limit.
- * It records every request, so a test can check which earlier turns the model was given.
+ * `POST /chat/completions`, and `POST /completions` for inline completion, streamed or not)
+ * that answers from a script, for tests that need answers a user could act on: a docstring the
+ * server can put in place, an answer cut by the length limit, a completion to accept with Tab.
+ * It records every request, so a test can check which earlier turns the model was given and
+ * what a completion prompt held.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,11 +22,27 @@ export interface Reply {
 
 export type Script = (messages: Message[]) => Reply;
 
+/** What a completion request sent: the prompt as the model sees it (FIM tokens included). */
+export interface CompletionRequest {
+  model: string;
+  prompt: string;
+  max_tokens?: number;
+  stop?: string[];
+  stream?: boolean;
+}
+
+/** The text that follows a completion prompt. */
+export type CompletionScript = (prompt: string) => string;
+
 export class ScriptedBackend {
   readonly requests: Message[][] = [];
+  readonly completions: CompletionRequest[] = [];
   private readonly server: http.Server;
 
-  constructor(private readonly script: Script) {
+  constructor(
+    private readonly script: Script,
+    private readonly complete: CompletionScript = () => '',
+  ) {
     this.server = http.createServer((request, response) => void this.handle(request, response));
   }
 
@@ -50,13 +68,18 @@ export class ScriptedBackend {
       response.end(JSON.stringify({ object: 'list', data: [{ id: 'scripted', object: 'model' }] }));
       return;
     }
-    if (request.method !== 'POST' || !request.url?.endsWith('/chat/completions')) {
+    const chat = request.url?.endsWith('/chat/completions');
+    if (request.method !== 'POST' || !(chat || request.url?.endsWith('/completions'))) {
       response.writeHead(404).end();
       return;
     }
     let body = '';
     for await (const chunk of request) {
       body += String(chunk);
+    }
+    if (!chat) {
+      await this.completion(JSON.parse(body) as CompletionRequest, response);
+      return;
     }
     const messages = (JSON.parse(body) as { messages: Message[] }).messages;
     this.requests.push(messages);
@@ -70,6 +93,30 @@ export class ScriptedBackend {
     }
     const done = { choices: [{ index: 0, delta: {}, finish_reason: reply.finish }] };
     response.write(`data: ${JSON.stringify(done)}\n\n`);
+    response.end('data: [DONE]\n\n');
+  }
+
+  /** `/completions`: vLLM's and TGI's shape, `choices[0].text`, as SSE when asked to stream. */
+  private async completion(body: CompletionRequest, response: http.ServerResponse): Promise<void> {
+    this.completions.push(body);
+    const text = this.complete(body.prompt);
+    const choice = (piece: string, finish: string | null) => ({
+      id: 'cmpl-scripted',
+      object: 'text_completion',
+      model: body.model,
+      choices: [{ index: 0, text: piece, finish_reason: finish }],
+    });
+    if (!body.stream) {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(choice(text, 'stop')));
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (const piece of text.match(/[\s\S]{1,6}/g) ?? []) {
+      response.write(`data: ${JSON.stringify(choice(piece, null))}\n\n`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    response.write(`data: ${JSON.stringify(choice('', 'stop'))}\n\n`);
     response.end('data: [DONE]\n\n');
   }
 }

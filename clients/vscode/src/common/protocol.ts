@@ -116,6 +116,21 @@ export interface Status {
   message?: string;
   /** The workspace index (absent from an older server). */
   index?: IndexStatus;
+  /** Inline completion's model (absent from an older server). */
+  completion?: CompletionStatus;
+}
+
+/**
+ * The model behind ghost text. `infilling`: the prompt has the code after the cursor too
+ * (fill-in-the-middle, in `format`); false: the model has no FIM tokens, and `message` says
+ * it completes from the code before the cursor only. `off`: not used by today's server.
+ */
+export interface CompletionStatus {
+  state: ModelState | 'off';
+  model: string;
+  infilling: boolean;
+  format: string | null;
+  message?: string;
 }
 
 /** `off`: workspaceContextTokens is 0. `capped`: the index stopped at its file limit. */

@@ -8,8 +8,8 @@
  * package.json says so) mean "the built-in default" on both sides.
  *
  * Workspace trust: a repository's `.vscode/settings.json` must not choose what runs (the
- * interpreter, the model, which weights load where) or where the user's code is sent (the
- * backend and its URL). In an untrusted workspace those settings are read from the user's
+ * interpreter, the chat and completion models, which weights load where) or where the user's
+ * code is sent (the backend and its URL). In an untrusted workspace those settings are read from the user's
  * (and remote machine's) settings and the defaults only. VS Code drops restricted workspace
  * values by itself when package.json lists them; reading through `inspect()` here keeps that
  * true for hosts that don't, and for a list that drifts (a unit test compares the two).
@@ -34,6 +34,11 @@ export const SERVER_OPTION_KEYS = [
   'edits.preview',
   'workspaceContextTokens',
   'exclude',
+  'completionModel',
+  'fimFormat',
+  'maxCompletionTokens',
+  'completionPrefixTokens',
+  'completionSuffixTokens',
 ] as const;
 
 export type ServerOptionKey = (typeof SERVER_OPTION_KEYS)[number];
@@ -54,17 +59,27 @@ export interface ServerOptions {
   'edits.preview': boolean;
   workspaceContextTokens: number;
   exclude: string[];
+  /** The model behind ghost text; "" = the chat model. */
+  completionModel: string;
+  fimFormat: FimFormat;
+  maxCompletionTokens: number;
+  completionPrefixTokens: number;
+  completionSuffixTokens: number;
 }
+
+/** How a completion prompt marks the code before and after the cursor; `auto`: the model's own
+ * tokens, `none`: no infilling (the code before the cursor only). */
+export type FimFormat = 'auto' | 'starcoder' | 'codellama' | 'deepseek-coder' | 'qwen2.5-coder' | 'codegemma' | 'none';
 
 /**
  * Settings (without the `starchat.` prefix) whose workspace values need a trusted workspace;
  * package.json's `capabilities.untrustedWorkspaces.restrictedConfigurations` lists the same.
  */
-export const TRUST_REQUIRED = ['server.python', 'model', 'backend', 'backendUrl', 'device'] as const;
+export const TRUST_REQUIRED = ['server.python', 'model', 'completionModel', 'backend', 'backendUrl', 'device'] as const;
 
 /** What the log and the status bar say about those settings in an untrusted workspace. */
 export const RESTRICTED_MODE_NOTE =
-  'Restricted Mode: starchat.server.python, model, backend, backendUrl and device come from user ' +
+  'Restricted Mode: starchat.server.python, model, completionModel, backend, backendUrl and device come from user ' +
   'settings only; workspace values apply once the workspace is trusted.';
 
 /** A setting's value, with workspace and folder values left out when they need trust. */

@@ -1,11 +1,13 @@
 /**
  * Model status in the status bar: loading (with the server's progress message), ready (model
  * and device), error (click: show logs). It follows both the server process (starting,
- * crashed, stopped) and the model state the server reports with `starchat/status`.
+ * crashed, stopped) and the model state the server reports with `starchat/status`. The tooltip
+ * also says which model writes the ghost text, whether it fills in between the code before and
+ * after the cursor, and the workspace index's state.
  */
 import * as vscode from 'vscode';
 
-import type { IndexStatus, Status } from './protocol';
+import type { CompletionStatus, IndexStatus, Status } from './protocol';
 import type { ServerEvent } from './server';
 import { RESTRICTED_MODE_NOTE } from './settings';
 
@@ -19,8 +21,11 @@ export interface StatusView {
   error: boolean;
 }
 
-/** What the status bar shows for a server event or a model status; pure, for tests. */
-export function statusView(source: ServerEvent | Status): StatusView {
+/**
+ * What the status bar shows for a server event or a model status; pure, for tests.
+ * `inlineEnabled`: the `starchat.inlineCompletion.enable` setting.
+ */
+export function statusView(source: ServerEvent | Status, inlineEnabled = true): StatusView {
   if ('kind' in source) {
     switch (source.kind) {
       case 'starting':
@@ -37,16 +42,17 @@ export function statusView(source: ServerEvent | Status): StatusView {
     }
   }
   const detail = source.message ? ` — ${source.message}` : '';
+  const lines = moreLines(source, inlineEnabled);
   switch (source.state) {
     case 'loading':
       return view(
         `$(loading~spin) StarChat: loading${source.message ? ` ${source.message}` : '…'}`,
-        `Loading ${source.model} on ${source.device}${detail}${indexLine(source.index)}`,
+        `Loading ${source.model} on ${source.device}${detail}${lines}`,
       );
     case 'ready':
       return {
         text: `$(comment-discussion) StarChat: ${shortModelName(source.model)} · ${source.device}`,
-        tooltip: `${source.model} is ready on ${source.device}. Click to open the chat.${indexLine(source.index)}`,
+        tooltip: `${source.model} is ready on ${source.device}. Click to open the chat.${lines}`,
         command: FOCUS_CHAT_COMMAND,
         error: false,
       };
@@ -78,9 +84,40 @@ export function describeIndex(index: IndexStatus | undefined): string | undefine
   }
 }
 
-function indexLine(index: IndexStatus | undefined): string {
-  const line = describeIndex(index);
-  return line ? `\n\n${line}` : '';
+/**
+ * Ghost text in a sentence, for the tooltip: "Inline completion: bigcode/starcoderbase-1b,
+ * fill-in-the-middle (starcoder)." `enabled`: the client-side setting, which wins.
+ */
+export function describeCompletion(completion: CompletionStatus | undefined, enabled: boolean): string | undefined {
+  if (!enabled) {
+    return 'Inline completion: off (starchat.inlineCompletion.enable).';
+  }
+  if (!completion) {
+    return undefined;
+  }
+  const model = completion.model || 'the chat model';
+  // The server's message is a sentence of its own, often with its full stop.
+  const message = completion.message?.replace(/\.$/, '');
+  switch (completion.state) {
+    case 'off':
+      return 'Inline completion: off.';
+    case 'loading':
+      return `Inline completion: loading ${model}…`;
+    case 'error':
+      return `Inline completion: ${model} failed${message ? `: ${message}` : ''}.`;
+    case 'ready':
+      if (completion.infilling) {
+        return `Inline completion: ${model}, fill-in-the-middle${completion.format ? ` (${completion.format})` : ''}.`;
+      }
+      return `Inline completion: ${message ?? `${model}, from the code before the cursor only (no infilling)`}.`;
+  }
+}
+
+function moreLines(status: Status, inlineEnabled: boolean): string {
+  return [describeCompletion(status.completion, inlineEnabled), describeIndex(status.index)]
+    .filter((line) => line !== undefined)
+    .map((line) => `\n\n${line}`)
+    .join('');
 }
 
 function view(text: string, tooltip: string): StatusView {
@@ -96,13 +133,16 @@ export function shortModelName(model: string): string {
 export class StatusIndicator implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('starchat.status', vscode.StatusBarAlignment.Right, 100);
   private last: Status | undefined;
+  /** What the item shows now, to draw again when a setting it mentions changes. */
+  private shown: ServerEvent | Status = { kind: 'starting', restricted: false };
   private updates = 0;
   /** Set while the workspace is untrusted: the tooltip then says which settings were held back. */
   private restrictedNote = '';
 
-  constructor() {
+  /** @param inlineEnabled reads the `starchat.inlineCompletion.enable` setting. */
+  constructor(private readonly inlineEnabled: () => boolean = () => true) {
     this.item.name = 'StarChat model status';
-    this.show(statusView({ kind: 'starting', restricted: false }));
+    this.redraw();
     this.item.show();
   }
 
@@ -121,7 +161,13 @@ export class StatusIndicator implements vscode.Disposable {
     } else if (source.kind !== 'running') {
       this.last = undefined;
     }
-    this.show(statusView(source));
+    this.shown = source;
+    this.redraw();
+  }
+
+  /** Show the current state again (after `starchat.inlineCompletion.enable` changed). */
+  redraw(): void {
+    this.show(statusView(this.shown, this.inlineEnabled()));
   }
 
   /**

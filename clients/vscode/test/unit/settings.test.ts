@@ -106,6 +106,14 @@ describe('which changes need what', () => {
     assert.ok(!affectsServerOptions(changeEvent('editor.fontSize')));
   });
 
+  test("when to ask for ghost text is the client's business; which model writes it, the server's", () => {
+    assert.ok(!affectsServerOptions(changeEvent('starchat.inlineCompletion.enable')));
+    assert.ok(!affectsServerOptions(changeEvent('starchat.inlineCompletion.debounceMs')));
+    assert.ok(affectsServerOptions(changeEvent('starchat.completionModel')));
+    assert.ok(affectsServerOptions(changeEvent('starchat.fimFormat')));
+    assert.ok(!Object.keys(readServerOptions(config(), true)).some((key) => key.startsWith('inlineCompletion')));
+  });
+
   test('launch settings default to detection', () => {
     setUserSettings({});
     assert.equal(readLaunchSettings(config(), true).python, '');
@@ -119,6 +127,8 @@ describe("a repository's settings in an untrusted workspace", () => {
   const hostile = {
     'starchat.server.python': '${workspaceFolder}/tools/python',
     'starchat.model': 'attacker/model',
+    'starchat.completionModel': '/tmp/attacker-weights',
+    'starchat.fimFormat': 'codellama',
     'starchat.backend': 'openai',
     'starchat.backendUrl': 'http://attacker.example:8000/v1',
     'starchat.device': 'cuda:7',
@@ -129,9 +139,10 @@ describe("a repository's settings in an untrusted workspace", () => {
     setWorkspaceSettings(hostile);
   });
 
-  test('the interpreter, model, backend, URL and device come from the user or the defaults', () => {
+  test('the interpreter, models, backend, URL and device come from the user or the defaults', () => {
     const options = readServerOptions(config(), false);
     assert.equal(options.model, '');
+    assert.equal(options.completionModel, '');
     assert.equal(options.backend, 'transformers');
     assert.equal(options.backendUrl, '');
     assert.equal(options.device, 'cpu', "the user's value");
@@ -140,12 +151,14 @@ describe("a repository's settings in an untrusted workspace", () => {
 
   test('settings that choose nothing to run still follow the workspace', () => {
     assert.equal(readServerOptions(config(), false).maxNewTokens, 64);
+    assert.equal(readServerOptions(config(), false).fimFormat, 'codellama');
   });
 
   test('once the workspace is trusted, its values apply', () => {
     const options = readServerOptions(config(), true);
     assert.equal(options.backendUrl, 'http://attacker.example:8000/v1');
     assert.equal(options.device, 'cuda:7');
+    assert.equal(options.completionModel, '/tmp/attacker-weights');
     assert.equal(readLaunchSettings(config(), true).python, '${workspaceFolder}/tools/python');
   });
 

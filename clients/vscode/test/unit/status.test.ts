@@ -3,7 +3,7 @@ import { createdStatusBarItems } from '../vscode-stub';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { shortModelName, StatusIndicator, statusView } from '../../src/common/status';
+import { describeCompletion, shortModelName, StatusIndicator, statusView } from '../../src/common/status';
 
 describe('status bar', () => {
   test('loading shows the progress message', () => {
@@ -75,5 +75,69 @@ describe('status bar', () => {
     reply({ state: 'loading', model: 'm', device: 'cuda' });
     await refreshed;
     assert.match(item.text, /m · cuda/);
+  });
+});
+
+describe('inline completion in the tooltip', () => {
+  const ready = { state: 'ready', model: 'bigcode/starcoderbase-1b', device: 'cuda' } as const;
+
+  test('the completion model and its fill-in-the-middle format', () => {
+    const view = statusView({
+      ...ready,
+      completion: { state: 'ready', model: 'bigcode/starcoderbase-1b', infilling: true, format: 'starcoder' },
+    });
+    assert.match(view.tooltip, /Inline completion: bigcode\/starcoderbase-1b, fill-in-the-middle \(starcoder\)\./);
+  });
+
+  test('a model without FIM tokens: the server says what it does instead', () => {
+    const message =
+      'HuggingFaceTB/SmolLM2-135M-Instruct has no fill-in-the-middle tokens: completing from the code before the cursor only';
+    const line = describeCompletion(
+      { state: 'ready', model: 'HuggingFaceTB/SmolLM2-135M-Instruct', infilling: false, format: null, message },
+      true,
+    );
+    assert.equal(line, `Inline completion: ${message}.`);
+    assert.match(
+      describeCompletion({ state: 'ready', model: 'm', infilling: false, format: null }, true)!,
+      /m, from the code before the cursor only/,
+    );
+  });
+
+  test('loading, failed, off, and an older server that does not say', () => {
+    assert.equal(
+      describeCompletion({ state: 'loading', model: 'c', infilling: false, format: null }, true),
+      'Inline completion: loading c…',
+    );
+    assert.equal(
+      describeCompletion({ state: 'error', model: 'c', infilling: false, format: null, message: 'Not found.' }, true),
+      'Inline completion: c failed: Not found.',
+    );
+    assert.equal(
+      describeCompletion({ state: 'off', model: '', infilling: false, format: null }, true),
+      'Inline completion: off.',
+    );
+    assert.equal(describeCompletion(undefined, true), undefined);
+    assert.doesNotMatch(statusView(ready).tooltip, /Inline completion/);
+  });
+
+  test('the setting turned off wins, and the item is redrawn when it changes', () => {
+    let enabled = true;
+    const indicator = new StatusIndicator(() => enabled);
+    const item = createdStatusBarItems.at(-1)!;
+    indicator.update({ ...ready, completion: { state: 'ready', model: '', infilling: true, format: 'starcoder' } });
+    assert.match(String(item.tooltip), /Inline completion: the chat model, fill-in-the-middle/);
+    enabled = false;
+    indicator.redraw();
+    assert.match(String(item.tooltip), /Inline completion: off \(starchat\.inlineCompletion\.enable\)/);
+    assert.match(item.text, /starcoderbase-1b · cuda/);
+  });
+
+  test('the completion line comes before the workspace index', () => {
+    const view = statusView({
+      ...ready,
+      completion: { state: 'ready', model: 'c', infilling: true, format: 'starcoder' },
+      index: { state: 'ready', files: 3, chunks: 9 },
+    });
+    assert.match(view.tooltip, /Inline completion: c[^\n]*\n\nWorkspace index: 3 files\./);
   });
 });
