@@ -67,6 +67,11 @@ class GenerationRequest:
     """The start of the answer, already written (assistant prefill): the model sees it as the
     beginning of its own turn and goes on from there. Chunks hold only the new text; the
     prompt's tokens include the prefix. Used to resume an answer cut by the answer limit."""
+    lookup: bool = False
+    """The answer will copy much of the prompt (a rewrite of the code in it): draft tokens
+    from the prompt's n-grams and verify them in one forward pass (prompt-lookup decoding).
+    The answer is the same — token for token when greedy, in distribution when sampled; a
+    backend that cannot ignores it."""
 
 
 @dataclass(frozen=True)

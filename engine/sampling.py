@@ -2,6 +2,8 @@
 setting) leaves a field unset. The server's options and the command line take theirs from
 here."""
 
+from typing import Literal
+
 from starchat.engine.base import Sampling
 
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -23,6 +25,26 @@ DEFAULT_MODEL_SAMPLING = Sampling(
     repetition_penalty=1.1,
 )
 """SmolLM2-135M-Instruct: greedy decoding loops; chosen by bench/default_sampling.py."""
+
+
+Purpose = Literal["chat", "code"]
+"""What an answer is for: "chat" is prose for a person (chat, Explain); "code" is code that
+goes into the user's files (Fix, Improve, Add docstring, Write tests) or is run (HumanEval)."""
+
+PURPOSE_SAMPLING: dict[Purpose, Sampling] = {
+    "chat": Sampling(),
+    "code": Sampling(repetition_penalty=1.0),
+}
+"""What each purpose adds to the settings (fields the settings leave unset); the model's
+defaults fill the rest. Measured by `starchat eval humaneval` and bench/default_sampling.py
+(README): a repetition penalty punishes every token the prompt already holds, so code that
+must reuse the names in the question (the function, its arguments, the user's code) comes
+back renamed."""
+
+
+def for_purpose(sampling: Sampling, purpose: Purpose) -> Sampling:
+    """`sampling` (the settings' values win), with `purpose`'s defaults where it says None."""
+    return merged(sampling, PURPOSE_SAMPLING[purpose])
 
 
 def merged(request: Sampling, defaults: Sampling) -> Sampling:

@@ -58,6 +58,8 @@ class _Failed:
 
 _JOIN_TIMEOUT_S = 30.0
 _LOADING = threading.Lock()
+_LOOKUP_TOKENS = 10
+"""Draft length for prompt-lookup decoding (transformers' default n-gram match of 2)."""
 _MAX_CHARS_PER_TOKEN = 48
 """Longer than any token of a code tokenizer (runs of spaces are the longest)."""
 
@@ -239,9 +241,10 @@ class TransformersEngine:
         # A continued answer's last tokens are decoded with the new ones, so that a tokenizer
         # whose pieces carry their leading space (SentencePiece) does not lose it at the seam.
         seam = prompt_ids[-4:] if request.prefix else []
+        lookup = _LOOKUP_TOKENS if request.lookup else 0
         # Closed with this generator, so that the decode thread has ended when `aclose()` returns.
         async with aclosing(
-            self._stream(prompt_ids, sampling, request.seed, self._stop_ids, seam)
+            self._stream(prompt_ids, sampling, request.seed, self._stop_ids, seam, lookup)
         ) as stream:
             async for item in stream:
                 yield item
@@ -307,8 +310,10 @@ class TransformersEngine:
         seed: int | None,
         stop_ids: list[int],
         seam: list[int],
+        lookup: int = 0,
     ) -> AsyncGenerator[Chunk | Usage, None]:
-        """Decode after `prompt_ids` in a worker thread; chunks of text, then the usage."""
+        """Decode after `prompt_ids` in a worker thread; chunks of text, then the usage.
+        `lookup` > 0: prompt-lookup decoding with drafts of that many tokens."""
         started = time.perf_counter()
         room = self._context_window - len(prompt_ids)
         if room < 1:
@@ -326,7 +331,7 @@ class TransformersEngine:
         stop = threading.Event()
         worker = threading.Thread(
             target=self._decode,
-            args=(prompt_ids, sampling, seed, stop_ids, stop, loop, queue),
+            args=(prompt_ids, sampling, seed, stop_ids, lookup, stop, loop, queue),
             name="starchat-generate",
             daemon=True,
         )
@@ -366,6 +371,7 @@ class TransformersEngine:
         sampling: Sampling,
         seed: int | None,
         stop_ids: list[int],
+        lookup: int,
         stop: threading.Event,
         loop: asyncio.AbstractEventLoop,
         queue: "asyncio.Queue[Any]",
@@ -405,6 +411,7 @@ class TransformersEngine:
                     streamer=Stream(),
                     stopping_criteria=StoppingCriteriaList([StopWhenAsked()]),
                     **self._generation_kwargs(sampling, stop_ids),
+                    **({"prompt_lookup_num_tokens": lookup} if lookup else {}),
                 )
         except BaseException as error:
             loop.call_soon_threadsafe(put, _Failed(error))

@@ -88,6 +88,9 @@ class Options(BaseModel):
     """Most tokens of the code before the cursor an inline completion's prompt holds."""
     completion_suffix_tokens: int = Field(default=512, ge=0, le=16384)
     """Most tokens of the code after the cursor an inline completion's prompt holds."""
+    prompt_lookup: bool = True
+    """Prompt-lookup decoding for rewrites and questions about code (local models): the same
+    answer, sooner when it copies the code; off = one token per forward pass."""
 
     @field_validator("device")
     @classmethod

@@ -99,10 +99,15 @@ async def answer_turn(
     turn: Turn,
     sampling: Sampling,
     on_text: Callable[[str], None] = lambda _: None,
+    lookup: bool = False,
 ) -> Answer:
-    """Stream the answer to `turn` and record it in `conversation`, whole or as far as it got."""
+    """Stream the answer to `turn` and record it in `conversation`, whole or as far as it got.
+    `lookup`: the answer will copy code from the prompt (GenerationRequest.lookup)."""
     request = GenerationRequest(
-        turn.messages, replace(sampling, max_new_tokens=turn.max_new_tokens), prefix=turn.prefix
+        turn.messages,
+        replace(sampling, max_new_tokens=turn.max_new_tokens),
+        prefix=turn.prefix,
+        lookup=lookup,
     )
     pieces: list[str] = []
 
@@ -133,9 +138,13 @@ async def take_turn(
     build_user: BuildUser | None,
     on_text: Callable[[str], None] = lambda _: None,
     on_trimmed: Callable[[int], None] = lambda _: None,
+    *,
+    copies_code: bool = False,
 ) -> Answer:
     """One turn of the server's model, with the session's settings. `build_user` None:
-    resume the conversation's last answer, which the answer limit cut."""
+    resume the conversation's last answer, which the answer limit cut. `copies_code`: the
+    turn carries code the answer will largely repeat (a rewrite, a question about a
+    selection), so prompt lookup pays when the settings allow it."""
     system = options.system_text()
     async with host.session() as engine:
         budget = Budget.of(engine, options.max_new_tokens, options.context_tokens)
@@ -147,4 +156,7 @@ async def take_turn(
             )
         if turn.dropped:
             on_trimmed(turn.dropped)
-        return await answer_turn(engine, conversation, turn, options.sampling(), on_text)
+        lookup = copies_code and options.prompt_lookup
+        return await answer_turn(
+            engine, conversation, turn, options.sampling(), on_text, lookup=lookup
+        )

@@ -61,7 +61,15 @@ def register(server: "StarChatServer") -> None:
                 {"conversationId": conversation.id, "droppedMessages": dropped},
             )
 
-        answer = await take_turn(ls.host, ls.options, conversation, referencing, stream, trimmed)
+        answer = await take_turn(
+            ls.host,
+            ls.options,
+            conversation,
+            referencing,
+            stream,
+            trimmed,
+            copies_code=request.context is not None,
+        )
         return {
             "conversationId": conversation.id,
             "text": answer.text,

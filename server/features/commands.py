@@ -139,7 +139,15 @@ async def _ask(
         )
 
     try:
-        return await take_turn(ls.host, ls.options, conversation, build, stream, trimmed)
+        return await take_turn(
+            ls.host,
+            ls.options,
+            conversation,
+            build,
+            stream,
+            trimmed,
+            copies_code=action.result == "replace",
+        )
     finally:
         bar.end()
 

@@ -39,6 +39,7 @@ export const SERVER_OPTION_KEYS = [
   'maxCompletionTokens',
   'completionPrefixTokens',
   'completionSuffixTokens',
+  'promptLookup',
 ] as const;
 
 export type ServerOptionKey = (typeof SERVER_OPTION_KEYS)[number];
@@ -65,6 +66,8 @@ export interface ServerOptions {
   maxCompletionTokens: number;
   completionPrefixTokens: number;
   completionSuffixTokens: number;
+  /** Prompt-lookup decoding for rewrites and questions about code (local models). */
+  promptLookup: boolean;
 }
 
 /** How a completion prompt marks the code before and after the cursor; `auto`: the model's own
