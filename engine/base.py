@@ -58,6 +58,16 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class CacheSlot:
+    """Where a conversation's key/value cache is kept between its turns."""
+
+    key: str
+    """The conversation's own key (never shared between sessions)."""
+    budget_mb: int
+    """Megabytes every kept cache of the engine may use together."""
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     messages: list[Message]
     """The dialogue, ending with the user turn the answer is for."""
@@ -72,6 +82,9 @@ class GenerationRequest:
     from the prompt's n-grams and verify them in one forward pass (prompt-lookup decoding).
     The answer is the same — token for token when greedy, in distribution when sampled; a
     backend that cannot ignores it."""
+    cache: CacheSlot | None = None
+    """Reuse the key/value cache of this conversation's previous turn for the prompt's
+    common start, and keep this turn's for the next (local models; a served one ignores it)."""
 
 
 @dataclass(frozen=True)
@@ -108,9 +121,12 @@ class Usage:
     time_to_first_token_s: float | None
     tokens_per_s: float | None
     finish_reason: FinishReason
+    cached_tokens: int = 0
+    """Prompt tokens whose keys and values came from the previous turn's cache."""
 
     def to_json(self) -> dict[str, object]:
         return {
+            "cachedTokens": self.cached_tokens,
             "promptTokens": self.prompt_tokens,
             "generatedTokens": self.generated_tokens,
             "timeToFirstToken": self.time_to_first_token_s,

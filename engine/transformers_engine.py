@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from starchat.engine.deadline import within_deadline
 from starchat.engine.default_model import DEFAULT_MODEL_NAME, ensure_default_model
 from starchat.engine.detokenize import IncrementalDetokenizer
 from starchat.engine.hub import ModelSource, resolve_model
+from starchat.engine.kv_cache import KvStore
 from starchat.engine.sampling import (
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_MODEL_SAMPLING,
@@ -76,6 +77,20 @@ async def _joined(worker: threading.Thread) -> None:
         worker.join(_JOIN_TIMEOUT_S)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How one decode runs, besides its prompt and sampling."""
+
+    seed: int | None
+    stop_ids: list[int]
+    lookup: int = 0
+    """> 0: prompt-lookup decoding with drafts of that many tokens."""
+    cache_key: str | None = None
+    """Reuse and keep the key/value cache under this key (kv_cache.py)."""
+    cache_budget: int = 0
+    """Bytes all kept caches may use."""
+
+
 class TransformersEngine:
     """A causal LM from a Hub id or a local directory, served with its chat template."""
 
@@ -93,6 +108,7 @@ class TransformersEngine:
         self._stop_ids: list[int] = []
         self._defaults = STARCHAT_SAMPLING
         self._context_window = settings.context_tokens or 8192
+        self._kv = KvStore()
 
     @property
     def context_window(self) -> int:
@@ -241,11 +257,15 @@ class TransformersEngine:
         # A continued answer's last tokens are decoded with the new ones, so that a tokenizer
         # whose pieces carry their leading space (SentencePiece) does not lose it at the seam.
         seam = prompt_ids[-4:] if request.prefix else []
-        lookup = _LOOKUP_TOKENS if request.lookup else 0
+        plan = _Plan(
+            request.seed,
+            self._stop_ids,
+            _LOOKUP_TOKENS if request.lookup else 0,
+            request.cache.key if request.cache else None,
+            request.cache.budget_mb * 2**20 if request.cache else 0,
+        )
         # Closed with this generator, so that the decode thread has ended when `aclose()` returns.
-        async with aclosing(
-            self._stream(prompt_ids, sampling, request.seed, self._stop_ids, seam, lookup)
-        ) as stream:
+        async with aclosing(self._stream(prompt_ids, sampling, plan, seam)) as stream:
             async for item in stream:
                 yield item
 
@@ -307,13 +327,10 @@ class TransformersEngine:
         self,
         prompt_ids: list[int],
         sampling: Sampling,
-        seed: int | None,
-        stop_ids: list[int],
+        plan: "_Plan",
         seam: list[int],
-        lookup: int = 0,
     ) -> AsyncGenerator[Chunk | Usage, None]:
-        """Decode after `prompt_ids` in a worker thread; chunks of text, then the usage.
-        `lookup` > 0: prompt-lookup decoding with drafts of that many tokens."""
+        """Decode after `prompt_ids` in a worker thread; chunks of text, then the usage."""
         started = time.perf_counter()
         room = self._context_window - len(prompt_ids)
         if room < 1:
@@ -326,12 +343,14 @@ class TransformersEngine:
         sampling = replace(
             sampling, max_new_tokens=min(sampling.max_new_tokens or DEFAULT_MAX_NEW_TOKENS, room)
         )
+        cache, cached = self._kv.take(plan.cache_key, prompt_ids) if plan.cache_key else (None, 0)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
+        stop_ids = plan.stop_ids
         worker = threading.Thread(
             target=self._decode,
-            args=(prompt_ids, sampling, seed, stop_ids, lookup, stop, loop, queue),
+            args=(prompt_ids, sampling, plan, cache, stop, loop, queue),
             name="starchat-generate",
             daemon=True,
         )
@@ -360,7 +379,7 @@ class TransformersEngine:
             ttft = first - started if first is not None else None
             decode_time = last - first if first is not None else 0.0
             rate = (generated - 1) / decode_time if generated > 1 and decode_time > 0 else None
-            yield Usage(len(prompt_ids), generated, ttft, rate, finish)
+            yield Usage(len(prompt_ids), generated, ttft, rate, finish, cached)
         finally:
             stop.set()
             await _joined(worker)
@@ -369,9 +388,8 @@ class TransformersEngine:
         self,
         prompt_ids: list[int],
         sampling: Sampling,
-        seed: int | None,
-        stop_ids: list[int],
-        lookup: int,
+        plan: "_Plan",
+        cache: Any,
         stop: threading.Event,
         loop: asyncio.AbstractEventLoop,
         queue: "asyncio.Queue[Any]",
@@ -399,20 +417,30 @@ class TransformersEngine:
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
 
+        extra: dict[str, Any] = {}
+        if plan.lookup:
+            extra["prompt_lookup_num_tokens"] = plan.lookup
+        if cache is not None:
+            extra["cache"] = cache
+        if plan.cache_key:
+            extra["return_dict_in_generate"] = True
         try:
-            if seed is not None:
-                torch.manual_seed(seed)
+            if plan.seed is not None:
+                torch.manual_seed(plan.seed)
             device = self._model.device
             input_ids = torch.tensor([prompt_ids], device=device)
             with torch.inference_mode():
-                self._model.generate(
+                output = self._model.generate(
                     input_ids=input_ids,
                     attention_mask=torch.ones_like(input_ids),
                     streamer=Stream(),
                     stopping_criteria=StoppingCriteriaList([StopWhenAsked()]),
-                    **self._generation_kwargs(sampling, stop_ids),
-                    **({"prompt_lookup_num_tokens": lookup} if lookup else {}),
+                    **self._generation_kwargs(sampling, plan.stop_ids),
+                    **extra,
                 )
+            if plan.cache_key and getattr(output, "cache", None) is not None:
+                ids = output.sequences[0].tolist()
+                self._kv.put(plan.cache_key, ids, output.cache, plan.cache_budget)
         except BaseException as error:
             loop.call_soon_threadsafe(put, _Failed(error))
         finally:
@@ -437,4 +465,5 @@ class TransformersEngine:
         return kwargs
 
     async def close(self) -> None:
+        self._kv.clear()
         self._model = self._tokenizer = None

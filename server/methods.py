@@ -12,8 +12,9 @@ CHAT = "starchat/chat"
 """Request. Params `{message, conversationId?, context?: {uri, range?, diagnostics?, cursor?,
 files?}, partialResultToken?, history?, continue?}`; result `{conversationId, text, usage,
 droppedMessages, references}` (`usage`: `{promptTokens, generatedTokens, timeToFirstToken,
-tokensPerSecond, finishReason: "stop"|"length"|"cancelled"}`; "length": the answer was cut by
-`maxNewTokens`). With a `partialResultToken`, `$/progress` notifications for that token carry
+tokensPerSecond, finishReason: "stop"|"length"|"cancelled", cachedTokens}`; "length": the
+answer was cut by `maxNewTokens`; `cachedTokens`: prompt tokens reused from the previous turn's
+key/value cache). With a `partialResultToken`, `$/progress` notifications for that token carry
 `{text}` (new text, in order).
 
 - `conversationId` absent: a new conversation. Unknown to the server (deleted, or the server

@@ -91,6 +91,9 @@ class Options(BaseModel):
     prompt_lookup: bool = True
     """Prompt-lookup decoding for rewrites and questions about code (local models): the same
     answer, sooner when it copies the code; off = one token per forward pass."""
+    kv_cache_mb: int = Field(default=1024, ge=0, le=1048576, alias="kvCacheMB")
+    """Megabytes of key/value caches kept between a conversation's turns, so a follow-up
+    encodes only its new tokens (local models); 0 = off."""
 
     @field_validator("device")
     @classmethod

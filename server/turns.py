@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from starchat.engine import Engine, GenerationRequest, Sampling, Usage, collect
+from starchat.engine import CacheSlot, Engine, GenerationRequest, Sampling, Usage, collect
 from starchat.prompts import Message
 from starchat.server.conversations import Conversation
 from starchat.server.model_host import ModelHost
@@ -100,14 +100,17 @@ async def answer_turn(
     sampling: Sampling,
     on_text: Callable[[str], None] = lambda _: None,
     lookup: bool = False,
+    cache_mb: int = 0,
 ) -> Answer:
     """Stream the answer to `turn` and record it in `conversation`, whole or as far as it got.
-    `lookup`: the answer will copy code from the prompt (GenerationRequest.lookup)."""
+    `lookup`: the answer will copy code from the prompt (GenerationRequest.lookup);
+    `cache_mb` > 0: reuse and keep the conversation's key/value cache within that budget."""
     request = GenerationRequest(
         turn.messages,
         replace(sampling, max_new_tokens=turn.max_new_tokens),
         prefix=turn.prefix,
         lookup=lookup,
+        cache=CacheSlot(conversation.id, cache_mb) if cache_mb else None,
     )
     pieces: list[str] = []
 
@@ -158,5 +161,11 @@ async def take_turn(
             on_trimmed(turn.dropped)
         lookup = copies_code and options.prompt_lookup
         return await answer_turn(
-            engine, conversation, turn, options.sampling(), on_text, lookup=lookup
+            engine,
+            conversation,
+            turn,
+            options.sampling(),
+            on_text,
+            lookup=lookup,
+            cache_mb=options.kv_cache_mb,
         )

@@ -245,3 +245,19 @@ async def test_history_from_a_reloaded_client_is_what_the_model_sees(
     asked = [*history, {"role": "user", "content": "Who am I?"}]
     assert result["usage"]["promptTokens"] == _prompt_tokens(endless_model_dir, asked)
     assert result["conversationId"] != "old"
+
+
+async def test_a_follow_up_reuses_the_previous_turns_keys_and_values(
+    client: StarChatClient,
+) -> None:
+    first = await chat(client, message="What does add do?")
+    follow_up = await chat(client, message="Why?", conversationId=first["conversationId"])
+    assert first["usage"]["cachedTokens"] == 0
+    assert first["usage"]["promptTokens"] <= follow_up["usage"]["cachedTokens"]
+    assert follow_up["usage"]["cachedTokens"] < follow_up["usage"]["promptTokens"]
+    configure(client, kvCacheMB=0)
+    try:
+        again = await chat(client, message="Sure?", conversationId=first["conversationId"])
+    finally:
+        configure(client, kvCacheMB=1024)
+    assert again["usage"]["cachedTokens"] == 0

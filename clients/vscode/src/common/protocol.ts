@@ -77,6 +77,8 @@ export interface Usage {
   timeToFirstToken: number | null;
   tokensPerSecond: number | null;
   finishReason: string;
+  /** Prompt tokens reused from the conversation's previous turn (the server's KV cache). */
+  cachedTokens?: number;
 }
 
 export interface ChatResult {

@@ -40,6 +40,7 @@ export const SERVER_OPTION_KEYS = [
   'completionPrefixTokens',
   'completionSuffixTokens',
   'promptLookup',
+  'kvCacheMB',
 ] as const;
 
 export type ServerOptionKey = (typeof SERVER_OPTION_KEYS)[number];
@@ -68,6 +69,8 @@ export interface ServerOptions {
   completionSuffixTokens: number;
   /** Prompt-lookup decoding for rewrites and questions about code (local models). */
   promptLookup: boolean;
+  /** Megabytes of key/value caches kept between a conversation's turns; 0 = off. */
+  kvCacheMB: number;
 }
 
 /** How a completion prompt marks the code before and after the cursor; `auto`: the model's own

@@ -1,0 +1,141 @@
+"""Key/value caches kept between turns (engine/kv_cache.py) on a tiny real model: a follow-up
+encodes only its new tokens, and answers exactly as it would without the cache."""
+
+import asyncio
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from starchat.engine import CacheSlot, Chunk, EngineSettings, GenerationRequest, Sampling, Usage
+from starchat.engine.kv_cache import KvStore, cache_bytes, common_prefix
+from starchat.engine.transformers_engine import TransformersEngine
+from starchat.prompts import Message
+
+GREEDY = Sampling(max_new_tokens=40, temperature=0.0)
+CODE = "def mean(values):\n    return sum(values) / len(values)\n" * 8
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir: Path) -> TransformersEngine:
+    engine = TransformersEngine(EngineSettings(model=str(tiny_model_dir), device="cpu"))
+    asyncio.run(engine.load())
+    return engine
+
+
+async def answer(engine: TransformersEngine, request: GenerationRequest) -> tuple[str, Usage]:
+    text = ""
+    async for item in engine.generate(request):
+        if isinstance(item, Chunk):
+            text += item.text
+        else:
+            return text, item
+    raise AssertionError("no usage")
+
+
+def dialogue(
+    engine: TransformersEngine, questions: list[str], slot: CacheSlot | None, **kwargs: Any
+) -> list[tuple[str, Usage]]:
+    """Ask `questions` in turn, each with the whole history, like the server's turns."""
+
+    async def run() -> list[tuple[str, Usage]]:
+        messages: list[Message] = [{"role": "system", "content": "You help with code."}]
+        results = []
+        for question in questions:
+            messages.append({"role": "user", "content": question})
+            text, usage = await answer(
+                engine, GenerationRequest(list(messages), GREEDY, cache=slot, **kwargs)
+            )
+            messages.append({"role": "assistant", "content": text})
+            results.append((text, usage))
+        return results
+
+    return asyncio.run(run())
+
+
+QUESTIONS = [f"Explain this code:\n```python\n{CODE}```", "Why divide?", "And if empty?"]
+
+
+def test_follow_ups_reuse_the_cache_and_answer_the_same(engine: TransformersEngine) -> None:
+    plain = dialogue(engine, QUESTIONS, None)
+    cached = dialogue(engine, QUESTIONS, CacheSlot("conversation-a", 64))
+    assert [t for t, _ in cached] == [t for t, _ in plain]
+    assert cached[0][1].cached_tokens == 0
+    for (_, before), (_, usage) in itertools.pairwise(cached):
+        # Everything the previous turn's prompt and answer encoded, less the answer's last
+        # token (never fed back) and what the chat template re-renders around the answer.
+        assert usage.cached_tokens >= before.prompt_tokens
+        assert usage.cached_tokens < usage.prompt_tokens
+    assert all(u.cached_tokens == 0 for _, u in plain)
+
+
+def test_with_prompt_lookup_too(engine: TransformersEngine) -> None:
+    plain = dialogue(engine, QUESTIONS[:2], None)
+    both = dialogue(engine, QUESTIONS[:2], CacheSlot("conversation-b", 64), lookup=True)
+    assert [t for t, _ in both] == [t for t, _ in plain]
+    assert both[1][1].cached_tokens > 0
+
+
+def test_a_trimmed_history_reuses_only_the_common_start(engine: TransformersEngine) -> None:
+    slot = CacheSlot("conversation-c", 64)
+    first = dialogue(engine, QUESTIONS[:2], slot)
+    # The oldest turn dropped (as turns.py trims to the window): the prompt now differs
+    # right after the system prompt and the user turn's start.
+    trimmed: list[Message] = [
+        {"role": "system", "content": "You help with code."},
+        {"role": "user", "content": "And if empty?"},
+    ]
+    text, usage = asyncio.run(answer(engine, GenerationRequest(trimmed, GREEDY, cache=slot)))
+    fresh, _ = asyncio.run(answer(engine, GenerationRequest(trimmed, GREEDY)))
+    before: list[Message] = [
+        {"role": "system", "content": "You help with code."},
+        {"role": "user", "content": QUESTIONS[0]},
+        {"role": "assistant", "content": first[0][0]},
+        {"role": "user", "content": QUESTIONS[1]},
+    ]
+    shared = common_prefix(engine._encode(before), engine._encode(trimmed))
+    assert text == fresh
+    assert usage.cached_tokens == shared and shared < 25
+
+
+def test_conversations_do_not_share_a_cache(engine: TransformersEngine) -> None:
+    dialogue(engine, QUESTIONS[:1], CacheSlot("conversation-d", 64))
+    other = dialogue(engine, QUESTIONS[:2], CacheSlot("conversation-e", 64))
+    assert other[0][1].cached_tokens == 0
+
+
+class FakeCache:
+    """A transformers cache's shape: layers holding key and value tensors."""
+
+    def __init__(self, tokens: int) -> None:
+        layer = type("Layer", (), {})()
+        layer.keys = torch.zeros(1, 1, tokens, 8)
+        layer.values = torch.zeros(1, 1, tokens, 8)
+        self.layers = [layer]
+        self.tokens = tokens
+
+    def get_seq_length(self) -> int:
+        return self.tokens
+
+    def crop(self, change: int) -> None:
+        self.tokens += change
+
+
+def test_the_store_evicts_the_least_recently_used_within_its_budget() -> None:
+    store = KvStore()
+    size = cache_bytes(FakeCache(100))
+    assert size == 2 * 100 * 8 * 4
+    ids = list(range(200))
+    store.put("a", ids, FakeCache(100), budget_bytes=2 * size)
+    store.put("b", ids, FakeCache(100), budget_bytes=2 * size)
+    store.put("c", ids, FakeCache(100), budget_bytes=2 * size)
+    assert store.take("a", ids) == (None, 0)  # evicted first
+    cache, reused = store.take("b", ids[:50] + [999] * 10)
+    assert reused == 50 and cache.get_seq_length() == 50
+
+
+def test_a_cache_larger_than_the_budget_is_not_kept() -> None:
+    store = KvStore()
+    store.put("a", list(range(200)), FakeCache(100), budget_bytes=100)
+    assert len(store) == 0 and store.take("a", list(range(200))) == (None, 0)
