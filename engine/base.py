@@ -100,6 +100,9 @@ class CompletionRequest:
     """Start with the tokenizer's begin-of-sequence token (Llama-style tokenizers)."""
     sampling: Sampling = field(default_factory=lambda: Sampling(temperature=0.0))
     seed: int | None = None
+    cache: CacheSlot | None = None
+    """Reuse the key/value cache of the previous completion under this key (the same
+    document: consecutive keystrokes share the code before the cursor)."""
 
 
 Side = Literal["start", "end"]

@@ -307,9 +307,13 @@ class TransformersEngine:
         vocab = self._tokenizer.get_vocab()
         stop_ids = sorted(set(self._stop_ids) | {vocab[t] for t in request.stop if t in vocab})
         sampling = merged(request.sampling, Sampling(repetition_penalty=1.0))
-        async with aclosing(
-            self._stream(prompt_ids, sampling, request.seed, stop_ids, [])
-        ) as stream:
+        plan = _Plan(
+            request.seed,
+            stop_ids,
+            cache_key=request.cache.key if request.cache else None,
+            cache_budget=request.cache.budget_mb * 2**20 if request.cache else 0,
+        )
+        async with aclosing(self._stream(prompt_ids, sampling, plan, [])) as stream:
             async for item in stream:
                 yield item
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starchat.engine import CompletionRequest, Engine, Health, Sampling, collect
+from starchat.engine import CacheSlot, CompletionRequest, Engine, Health, Sampling, collect
 from starchat.prompts.completion import Infill, enough, finish, shape_at
 from starchat.prompts.fim import (
     FimFormat,
@@ -24,6 +24,29 @@ from starchat.server.redaction import redact
 
 _TEMPLATE_ROOM = 32
 """Tokens left for the format's own tokens and a file-path header."""
+
+_GRID_LINES = 16
+"""The prompt's code starts on a line whose number is a multiple of this: the start stays put
+while the user types, so consecutive completions share their prompt up to the cursor (and
+its cached keys and values), at the cost of at most this many lines of context."""
+
+
+def stable_start(prefix: str, before: str) -> str:
+    """`before` — the end of `prefix` that fits the budget — begun at the next line whose
+    number (counted in `prefix`) is a multiple of `_GRID_LINES`; `before` itself when it is
+    all of `prefix` or no such line is in it."""
+    start = len(prefix) - len(before)
+    if start == 0:
+        return before
+    line = prefix.count("\n", 0, start)
+    target = (line // _GRID_LINES + 1) * _GRID_LINES
+    position = start
+    for _ in range(target - line):
+        found = prefix.find("\n", position)
+        if found < 0:
+            return before
+        position = found + 1
+    return prefix[position:]
 
 
 @dataclass(frozen=True)
@@ -72,16 +95,22 @@ def completion_request(
     suffix: str,
     path: str | None,
     budget: Budget,
+    cache: CacheSlot | None = None,
 ) -> CompletionRequest:
-    """The request for the middle between `prefix` and `suffix`, each cut to its budget."""
+    """The request for the middle between `prefix` and `suffix`, each cut to its budget.
+    `cache`: where the previous completion of the same document kept its keys and values."""
     budget = budget.within(engine.context_window)
-    before = engine.cut(prefix, budget.prefix_tokens, "end")
+    before = stable_start(prefix, engine.cut(prefix, budget.prefix_tokens, "end"))
     sampling = Sampling(max_new_tokens=budget.max_new_tokens, temperature=0.0)
     if fmt is None:
-        return CompletionRequest(before, bos=True, sampling=sampling)
+        return CompletionRequest(before, bos=True, sampling=sampling, cache=cache)
     after = engine.cut(suffix, budget.suffix_tokens, "start")
     return CompletionRequest(
-        fmt.render(before, after, path), stop=fmt.stop, bos=fmt.bos, sampling=sampling
+        fmt.render(before, after, path),
+        stop=fmt.stop,
+        bos=fmt.bos,
+        sampling=sampling,
+        cache=cache,
     )
 
 
@@ -93,13 +122,14 @@ async def complete(
     path: str | None,
     budget: Budget,
     stop_early: Callable[[], bool] = lambda: False,
+    cache: CacheSlot | None = None,
 ) -> tuple[Infill | None, str]:
     """What to offer at the cursor (None: nothing worth showing), and the model's raw text.
 
     Decoding stops as soon as the text holds all the cursor can use, or when `stop_early()`
     (a newer request superseded this one)."""
     shape = shape_at(prefix, suffix)
-    request = completion_request(engine, fmt, prefix, suffix, path, budget)
+    request = completion_request(engine, fmt, prefix, suffix, path, budget, cache)
     answer = await collect(
         engine.complete(request), enough=lambda text: stop_early() or enough(shape, text)
     )

@@ -146,3 +146,21 @@ def test_crlf_documents() -> None:
     shape = shape_at("def f():\r\n", "\r\n\r\nx = 1\r\n")
     assert shape.multiline and shape.line_after == ""
     assert finish(shape, "    return 1\r\n\r\nx = 1") == Infill("    return 1")
+
+
+# ---- a prompt start that stays put while the user types ------------------------------------
+
+
+def test_the_prompt_starts_on_a_grid_line_that_stays_while_typing() -> None:
+    from starchat.server.completions import stable_start
+
+    lines = [f"line_{i} = {i}\n" for i in range(100)]
+    prefix = "".join(lines)
+    cut = prefix[len("".join(lines[:37])) + 3 :]  # a budget cut inside line 37
+    assert stable_start(prefix, cut) == "".join(lines[48:])
+    typed = prefix + "x = li"
+    assert (
+        stable_start(typed, typed[len(prefix) - len(cut) + 5 :]) == "".join(lines[48:]) + "x = li"
+    )
+    assert stable_start(prefix, prefix) == prefix  # all of it fits: nothing is dropped
+    assert stable_start(prefix, prefix[-30:]) == prefix[-30:]  # no grid line within: as cut

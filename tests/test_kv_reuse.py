@@ -139,3 +139,36 @@ def test_a_cache_larger_than_the_budget_is_not_kept() -> None:
     store = KvStore()
     store.put("a", list(range(200)), FakeCache(100), budget_bytes=100)
     assert len(store) == 0 and store.take("a", list(range(200))) == (None, 0)
+
+
+def test_consecutive_completions_in_a_document_reuse_the_code_before_the_cursor(
+    engine: TransformersEngine,
+) -> None:
+    from starchat.prompts.fim import named_format
+    from starchat.server.completions import Budget, completion_request
+
+    code = "".join(f"value_{i} = compute({i}, scale=2)\n" for i in range(300))
+    budget = Budget(prefix_tokens=600, suffix_tokens=64, max_new_tokens=8)
+    slot = CacheSlot("completion:doc", 64)
+    fmt = named_format("starcoder")
+    usages = []
+    for typed in ("result = val", "result = valu", "result = value_"):
+        request = completion_request(engine, fmt, code + typed, "\n", "m.py", budget, slot)
+        plain = completion_request(engine, fmt, code + typed, "\n", "m.py", budget)
+
+        async def run(request: Any) -> tuple[str, Usage]:
+            text = ""
+            async for item in engine.complete(request):
+                if isinstance(item, Chunk):
+                    text += item.text
+                else:
+                    return text, item
+            raise AssertionError("no usage")
+
+        cached_text, usage = asyncio.run(run(request))
+        assert cached_text == asyncio.run(run(plain))[0]
+        usages.append(usage)
+    assert usages[0].cached_tokens == 0
+    # Each keystroke re-encodes only the end of its line and the code after the cursor.
+    for usage in usages[1:]:
+        assert usage.prompt_tokens - usage.cached_tokens < 30, usage

@@ -11,7 +11,10 @@ every keystroke, so:
   token and answer no items;
 - an answer for a document that changed meanwhile is dropped (it would be placed wrongly);
 - completions never queue behind a chat answer (model_host.py), and while the completion
-  model is loading or failed they answer no items — the status says why.
+  model is loading or failed they answer no items — the status says why;
+- consecutive completions in a document reuse the keys and values of the code before the
+  cursor (`kvCacheMB`; the prompt's start stays put while the user types), so a keystroke
+  encodes only the end of its line and the code after the cursor.
 
 When the editor's suggestion widget has an item selected (`selectedCompletionInfo`), the
 completion continues that item: the item's text is taken as typed, and the answer starts
@@ -22,7 +25,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
-from starchat.engine import BackendUnavailableError, ModelLoadError, ModelNotFoundError
+from starchat.engine import (
+    BackendUnavailableError,
+    CacheSlot,
+    ModelLoadError,
+    ModelNotFoundError,
+)
 from starchat.server.completions import Budget, complete
 from starchat.server.context import relative_path
 from starchat.server.documents import Document
@@ -36,6 +44,8 @@ logger = logging.getLogger(__name__)
 _CHARS_PER_TOKEN_BOUND = 48
 """The prompt never holds more characters than this per budgeted token: a 5 MB file is not
 copied to complete one line."""
+
+_STEP = 1 << 16
 
 _UNAVAILABLE = (ModelLoadError, ModelNotFoundError, BackendUnavailableError)
 _NOTHING = types.InlineCompletionList(items=[])
@@ -104,7 +114,10 @@ def register(server: "StarChatServer") -> None:
         if selected is not None:
             start = document.span(selected.range).start
             typed = selected.text
-        prefix = document.text[max(0, start - bound) : start] + typed
+        # The text's start moves in steps, not with each keystroke, so that consecutive
+        # prompts share their start (completions.stable_start).
+        lo = max(0, start - bound) // _STEP * _STEP
+        prefix = document.text[lo:start] + typed
         suffix = document.text[cursor : cursor + bound]
         ticket = supersession.begin(uri)
         try:
@@ -118,6 +131,9 @@ def register(server: "StarChatServer") -> None:
                 relative_path(uri, ls.workspace_roots()),
                 limits,
                 stop_early=lambda: not supersession.current(uri, ticket),
+                cache=CacheSlot(f"completion:{id(ls)}:{uri}", ls.options.kv_cache_mb)
+                if ls.options.kv_cache_mb
+                else None,
             )
         except _UNAVAILABLE as error:
             logger.info("no inline completion: %s", error)
