@@ -2,8 +2,8 @@
 recipe's ZeRO-3 training throughput. Nothing is downloaded: the models are built from their
 configurations with random weights, directly on the GPU, and fed synthetic token ids.
 
-    .venv/bin/python bench/gpu.py                 # one H100/H200: about 6 minutes, at most 8
-    .venv/bin/python bench/gpu.py --tiny          # a 2-layer, 64-wide model: seconds, any device
+    .venv/bin/python bench/gpu.py                 # one H100/H200: a few minutes, at most 8
+    .venv/bin/python bench/gpu.py --tiny          # a 2-layer, 64-wide model: ~30 s, any device
     .venv/bin/python bench/gpu.py --sections train --bandwidth-tbs 3.35 --peak-tflops 989
 
 Random weights change no timing (every forward reads every weight and does the same
@@ -22,16 +22,21 @@ block, an instruction; the tokens are distinct, so an n-gram names one place in 
                      eager backend: it checks the path, not the speed.
   prompt lookup, edit copies the block
                      `prompt_lookup_num_tokens`, continuation = the code block with one token
-                     in 40 changed (a rename, say): the ceiling of what an edit gains, since
-                     real code repeats n-grams that can send the lookup to the wrong place.
+                     in 40 changed (a rename, say): the best case for an edit, since real
+                     code repeats n-grams that can send the lookup to the wrong place.
   prompt lookup, nothing to copy
                      continuation of tokens found nowhere in the prompt: no draft is ever
                      proposed, so this is the lookup's pure overhead against eager.
-  Tokens/s = (N - 1) / (time for N new tokens - time for 1), each the median of --runs runs
-  after warm-up, so the prompt's prefill is not counted. Share = tokens/s over the
-  bandwidth bound, memory bandwidth / bytes read per token (every weight but the position
-  embeddings, whose one row per token is negligible, plus the KV cache at the mean context
-  length): ≈31 GB, so ≈108 tokens/s on an H100 SXM (3.35 TB/s), ≈155 on an H200 (4.8 TB/s).
+  prompt lookup ceiling
+                     not `generate`: one forward of k+1 tokens after the prompt against one
+                     of 1 token (k = --lookup-tokens). (k+1) / its time is what decoding
+                     would reach if every draft were accepted and nothing else cost time.
+  Tokens/s (but the ceiling's) = (N - 1) / (time for N new tokens - time for 1), each the
+  median of --runs runs after warm-up, so the prompt's prefill is not counted. Share =
+  tokens/s over the bandwidth bound, memory bandwidth / bytes read per token (every weight
+  but the position embeddings, whose one row per token is negligible, plus the KV cache at
+  the mean context length): ≈31 GB, so ≈108 tokens/s on an H100 SXM (3.35 TB/s), ≈155 on
+  an H200 (4.8 TB/s).
   Prompt lookup checks several tokens per weight read, so its share may pass 100 %.
 
 prefill: one forward of 2,000 tokens (logits for the last position only, as `generate`
@@ -45,7 +50,7 @@ train: the starchat-alpha recipe's settings (finetune/recipes/starchat-alpha.yam
   on a 1.1 B GPTBigCode (24 layers, n_embd 2048, 16 heads, multi-query). Tokens/s after one
   warm-up step; MFU = (6·N + 12·L·d·T) · tokens/s / peak (PaLM's model FLOPs); HFU adds the
   forward that checkpointing recomputes: (8·N + 16·L·d·T). With --tiny on a CPU: gloo,
-  fp32, 2 small steps, so CI runs the same code.
+  fp32, 2 steps of 2 × 64 tokens, so CI runs the same code.
 
 The GPU's bandwidth and peak come from a table by device name, or --bandwidth-tbs and
 --peak-tflops; a CPU has neither, so its rows have no share unless the flags give nominal
@@ -53,6 +58,7 @@ ones. Progress goes to stderr with timestamps; stdout gets a Markdown table, the
 """
 
 import argparse
+import contextlib
 import functools
 import gc
 import json
@@ -282,7 +288,8 @@ def decode_rate(
             raise RuntimeError("generate did not follow the forced continuation")
         return out
 
-    for _ in range(options.warmup):
+    compiled = extra.get("cache_implementation") == "static"
+    for _ in range(max(options.warmup, 2) if compiled else options.warmup):
         generate(new)
     counter = ForwardCounter(model)
     rates = []
@@ -344,7 +351,9 @@ def decode_section(model: Any, hw: Hardware, options: Any) -> list[Row]:
 
     def row(name: str, rate: float | None, note: str, **figures: float) -> Row:
         share = rate / bound if rate is not None and bound else None
-        return Row("decode", name, rate, "tokens/s", share, "bandwidth bound", note, figures)
+        built = Row("decode", name, rate, "tokens/s", share, "bandwidth bound", note, figures)
+        log(f"decode: {format_row(built)}")  # in case a later part runs out of time
+        return built
 
     prompt_note = f"prompt {len(prompt)} tokens, {options.new_tokens} new"
     log(f"decode: eager, {prompt_note}")
@@ -432,8 +441,10 @@ def prefill_section(model: Any, hw: Hardware, options: Any) -> list[Row]:
     share = flops / seconds / (hw.peak_tflops * 1e12) if hw.peak_tflops else None
     note = f"{tokens / seconds:,.0f} tokens/s; {flops / 1e12:.3g} TFLOP"
     figures = {"tokens_per_s": tokens / seconds, "flops": flops}
-    name = f"prefill, {tokens:,} tokens"
-    return [Row("prefill", name, seconds * 1e3, "ms", share, "bf16 peak", note, figures)]
+    row = Row("prefill", f"prefill, {tokens:,} tokens", seconds * 1e3, "ms", share, "bf16 peak")
+    row.note, row.figures = note, figures
+    log(f"prefill: {format_row(row)}")
+    return [row]
 
 
 # ----------------------------------------------------------------------------- train
@@ -574,12 +585,15 @@ def train_section(hw: Hardware, options: Any) -> list[Row]:
 # ----------------------------------------------------------------------------- report
 
 
+def format_row(row: Row) -> str:
+    value = f"{row.value:,.1f} {row.unit}" if row.value is not None else "—"
+    share = f"{row.share:.1%} of {row.share_of}" if row.share is not None else "—"
+    return f"{row.name} | {value} | {share} | {row.note}"
+
+
 def table(rows: list[Row]) -> str:
     lines = ["| section | measurement | value | share | note |", "|---|---|---|---|---|"]
-    for r in rows:
-        value = f"{r.value:,.1f} {r.unit}" if r.value is not None else "—"
-        share = f"{r.share:.1%} of {r.share_of}" if r.share is not None else "—"
-        lines.append(f"| {r.section} | {r.name} | {value} | {share} | {r.note} |")
+    lines += [f"| {row.section} | {format_row(row)} |" for row in rows]
     return "\n".join(lines)
 
 
@@ -598,16 +612,15 @@ def main() -> None:
     parser.add_argument("--bandwidth-tbs", type=float, help="memory bandwidth, TB/s")
     parser.add_argument("--peak-tflops", type=float, help="dense bf16 peak, TFLOPs")
     parser.add_argument("--runs", type=int, help="measured runs per figure (3; --tiny 2)")
-    parser.add_argument("--warmup", type=int, help="unmeasured runs before them (2; --tiny 1)")
-    parser.add_argument("--new-tokens", type=int, help="decode length (256; --tiny 24)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs (compiled: ≥2)")
+    parser.add_argument("--new-tokens", type=int, help="decode length (128; --tiny 24)")
     parser.add_argument("--lookup-tokens", type=int, default=10, help="prompt lookup drafts")
     parser.add_argument("--prefill-tokens", type=int, help="prefill length (2,000; --tiny 256)")
     parser.add_argument("--train-steps", type=int, help="measured optimizer steps (5; --tiny 2)")
     options = parser.parse_args()
     for name, full, tiny in (
         ("runs", 3, 2),
-        ("warmup", 2, 1),
-        ("new_tokens", 256, 24),
+        ("new_tokens", 128, 24),
         ("prefill_tokens", 2_000, 256),
         ("train_steps", 5, 2),
     ):
@@ -644,9 +657,13 @@ def main() -> None:
         torch._dynamo.reset()
         free(hw.device)
     if "train" in sections:
-        with Section("train", budget.get("train")):
+        # DeepSpeed logs and prints to stdout, which is the table's
+        with Section("train", budget.get("train")), contextlib.redirect_stdout(sys.stderr):
             rows += train_section(hw, options)
+            log(f"train: {format_row(rows[-1])}")
         free(hw.device)
+    total = time.perf_counter() - _START
+    log(f"total {total:.0f} s" + ("" if options.tiny else f" (budget {sum(BUDGET.values())} s)"))
 
     print(table(rows))
     result = {

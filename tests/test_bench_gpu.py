@@ -56,7 +56,8 @@ def test_tiny_run_reports_every_row_with_a_number() -> None:
     train = rows["ZeRO-3 training (starchat-alpha recipe settings)"]
     assert 0 < train["share"] < train["figures"]["hfu"]
 
-    table = [line for line in lines[:-1] if line.startswith("| ") and "---" not in line]
+    assert all(line.startswith("|") for line in lines[:-1])  # nothing else on stdout
+    table = [line for line in lines[:-1] if "---" not in line]
     assert len(table) == 1 + len(result["rows"])  # the header, then one line per row
     for line in table[1:]:
         value = line.split(" | ")[2]
