@@ -22,3 +22,5 @@ class EngineSettings:
     device: str = "auto"
     dtype: str = "auto"
     context_tokens: int | None = None
+    compile: bool = False
+    """CUDA: decode with a static cache compiled by torch.compile (compiled at load)."""

@@ -10,7 +10,16 @@ from typing import get_args
 
 from starchat.server.options import SECTION, FimChoice, Options, apply_settings
 
-_FLAGS = ("model", "completion_model", "fim_format", "backend", "backend_url", "device", "dtype")
+_FLAGS = (
+    "model",
+    "completion_model",
+    "fim_format",
+    "backend",
+    "backend_url",
+    "device",
+    "dtype",
+    "compile",
+)
 
 
 def add_engine_flags(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +51,16 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "bfloat16", "float16", "float32"],
         help="weights' precision (default auto: bf16 on GPUs that have it, fp16 on others, "
         "fp32 on the CPU)",
+    )
+    _add_compile_flag(parser)
+
+
+def _add_compile_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="CUDA: decode with a static cache compiled by torch.compile (compiled at load)",
     )
 
 

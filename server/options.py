@@ -91,6 +91,9 @@ class Options(BaseModel):
     prompt_lookup: bool = True
     """Prompt-lookup decoding for rewrites and questions about code (local models): the same
     answer, sooner when it copies the code; off = one token per forward pass."""
+    compile: bool = False
+    """CUDA: decode with a static cache compiled by torch.compile (compiled when the model
+    loads, which takes minutes); reloads the model. Elsewhere it stays eager (status says)."""
     kv_cache_mb: int = Field(default=1024, ge=0, le=1048576, alias="kvCacheMB")
     """Megabytes of key/value caches kept between a conversation's turns, so a follow-up
     encodes only its new tokens (local models); 0 = off."""
@@ -120,6 +123,7 @@ class Options(BaseModel):
             device=self.device,
             dtype=self.dtype,
             context_tokens=(self.context_tokens or None) if self.backend == "openai" else None,
+            compile=self.compile and self.backend == "transformers",
         )
 
     def completion_engine_settings(self) -> EngineSettings | None:
@@ -145,7 +149,7 @@ class Options(BaseModel):
 
 
 OPERATOR_SETTINGS = frozenset(
-    {"model", "completionModel", "backend", "backendUrl", "device", "dtype"}
+    {"model", "completionModel", "backend", "backendUrl", "device", "dtype", "compile"}
 )
 """Wire names of the settings only the operator of a shared server may choose."""
 

@@ -41,6 +41,7 @@ export const SERVER_OPTION_KEYS = [
   'completionSuffixTokens',
   'promptLookup',
   'kvCacheMB',
+  'compile',
 ] as const;
 
 export type ServerOptionKey = (typeof SERVER_OPTION_KEYS)[number];
@@ -71,6 +72,8 @@ export interface ServerOptions {
   promptLookup: boolean;
   /** Megabytes of key/value caches kept between a conversation's turns; 0 = off. */
   kvCacheMB: number;
+  /** CUDA: decode with a static cache compiled by torch.compile (reloads the model). */
+  compile: boolean;
 }
 
 /** How a completion prompt marks the code before and after the cursor; `auto`: the model's own

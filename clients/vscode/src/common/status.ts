@@ -52,7 +52,7 @@ export function statusView(source: ServerEvent | Status, inlineEnabled = true): 
     case 'ready':
       return {
         text: `$(comment-discussion) StarChat: ${shortModelName(source.model)} · ${source.device}`,
-        tooltip: `${source.model} is ready on ${source.device}. Click to open the chat.${lines}`,
+        tooltip: `${source.model} is ready on ${source.device}${detail}. Click to open the chat.${lines}`,
         command: FOCUS_CHAT_COMMAND,
         error: false,
       };
