@@ -34,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
             "editor does, run it with the task's tests in a sandbox, and report pass@k.",
         )
     )
+    _infilling_arguments(
+        commands.add_parser(
+            "infilling",
+            help="HumanEval single-line infilling through the editor's inline completions",
+            description="Mask each non-blank line of the HumanEval solutions in turn (1,033 "
+            "tasks), ask for it the way the editor asks for an inline completion, and report "
+            "line exact match and pass@1 (the tests run in a sandbox).",
+        )
+    )
     _judge_arguments(
         commands.add_parser(
             "judge",
@@ -97,6 +106,63 @@ def _humaneval_arguments(human: argparse.ArgumentParser) -> None:
     )
     _sandbox_options(human)
     human.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
+
+
+def _infilling_arguments(infill: argparse.ArgumentParser) -> None:
+    from starchat.prompts.fim import fim_formats
+    from starchat.server.completions import Budget
+
+    infill.add_argument(
+        "--model",
+        default=None,
+        help="local model folder or Hub id; 'default' or omitted: the offline "
+        "default model (SmolLM2-135M-Instruct)",
+    )
+    infill.add_argument(
+        "--backend-url",
+        default=None,
+        help="evaluate a model served behind an OpenAI-compatible URL; --model is then the "
+        "served model name",
+    )
+    infill.add_argument(
+        "--api-key",
+        default=None,
+        help="key for --backend-url (default: $STARCHAT_API_KEY or $OPENAI_API_KEY)",
+    )
+    infill.add_argument(
+        "--fim-format",
+        choices=["auto", "none", *(f.name for f in fim_formats())],
+        default="auto",
+        help="fill-in-the-middle format, as the fimFormat setting (auto: the tokenizer's; "
+        "none: left to right from the prefix)",
+    )
+    infill.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=Budget().max_new_tokens,
+        help="tokens per completion (the maxCompletionTokens setting's default)",
+    )
+    infill.add_argument("--limit", type=int, default=None, help="only the first K tasks")
+    infill.add_argument(
+        "--write-tasks",
+        type=Path,
+        default=None,
+        help="write the tasks (task_id, prefix, suffix, canonical_solution) as JSONL and stop",
+    )
+    infill.add_argument(
+        "--samples",
+        type=Path,
+        default=None,
+        help="score completions made elsewhere instead (JSONL: task_id, completion)",
+    )
+    infill.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="sandboxed programs running at the same time",
+    )
+    _sandbox_options(infill)
+    infill.add_argument("--out", type=Path, default=None, help="results folder (resumable)")
 
 
 def _judge_arguments(judge: argparse.ArgumentParser) -> None:
@@ -221,6 +287,48 @@ def _print_humaneval(label: str, summary: dict[str, Any]) -> None:
     )
 
 
+def _infilling(args: argparse.Namespace) -> int:
+    from starchat.finetune.evaluate import infilling
+    from starchat.finetune.evaluate.generation import ModelSpec
+    from starchat.finetune.evaluate.sandbox import Limits, Sandbox, choose
+
+    _positive(args, "limit", "workers", "max_new_tokens", "memory_mb")
+    if args.write_tasks is not None:
+        tasks = infilling.selected(args.limit)
+        infilling.write_tasks(args.write_tasks, tasks)
+        print(f"{len(tasks)} tasks written to {args.write_tasks}")
+        return 0
+    if args.out is None:
+        raise EvalError("--out DIR is needed (or --write-tasks FILE)")
+    if args.timeout <= 0:
+        raise EvalError(f"--timeout must be positive, not {args.timeout}")
+    backend = choose(args.sandbox).backend
+    sandbox = Sandbox(backend, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
+    print(f"sandbox: {backend} ({sandbox.limits.describe()})", file=sys.stderr)
+    if args.samples is not None:
+        summary = asyncio.run(
+            infilling.evaluate_samples(args.samples, args.out, sandbox, args.workers)
+        )
+    else:
+        options = infilling.Options(
+            out=args.out,
+            model=ModelSpec(_model(args.model), args.backend_url, args.api_key),
+            fim_format=args.fim_format,
+            max_new_tokens=args.max_new_tokens,
+            limit=args.limit,
+            workers=args.workers,
+        )
+        summary = asyncio.run(infilling.evaluate_model(options, sandbox))
+    print(
+        f"{summary['source']}: exact match = {summary['exact_match']:.4f}, "
+        f"pass@1 = {summary['pass@1']:.4f} over {summary['tasks']} of {summary['tasks_total']} "
+        f"tasks ({summary['exact']} exact, {summary['passed']} passed; this run "
+        f"{summary['run_s']} s)"
+    )
+    print(f"results: {args.out / infilling.SAMPLES}, {args.out / infilling.SUMMARY}")
+    return 0
+
+
 def _judge(args: argparse.Namespace) -> int:
     from starchat.finetune.evaluate import judge, judge_report
     from starchat.finetune.evaluate.generation import ModelSpec
@@ -257,11 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     from starchat.finetune.evaluate.sandbox import SandboxError
 
     try:
-        return _humaneval(args) if args.command == "humaneval" else _judge(args)
+        commands = {"humaneval": _humaneval, "infilling": _infilling, "judge": _judge}
+        return commands[args.command](args)
     except (EvalError, SandboxError) as error:
         print(f"starchat eval: error: {error}", file=sys.stderr)
         untouched = isinstance(error, OtherRunError | UnsafeOutputError)
-        if not untouched and any(args.out.glob("*.jsonl")):
+        if not untouched and args.out is not None and any(args.out.glob("*.jsonl")):
             print(f"results so far are kept in {args.out}; rerun to resume", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
