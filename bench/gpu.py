@@ -67,6 +67,7 @@ import socket
 import statistics
 import sys
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -291,15 +292,18 @@ def decode_rate(
     compiled = extra.get("cache_implementation") == "static"
     for _ in range(max(options.warmup, 2) if compiled else options.warmup):
         generate(new)
-    counter = ForwardCounter(model)
+    # (not under compile: dynamo would trace the hook and recompile at every count)
+    counter = None if compiled else ForwardCounter(model)
+    forwards = 0
     rates = []
     for _ in range(options.runs):
         first = timed(hw.device, lambda: generate(1))
-        calls_before = counter.calls
+        calls_before = counter.calls if counter else 0
         full = timed(hw.device, lambda: generate(new))
-        forwards = counter.calls - calls_before
+        forwards = counter.calls - calls_before if counter else new
         rates.append((new - 1) / max(full - first, 1e-9))
-    counter.handle.remove()
+    if counter:
+        counter.handle.remove()
     return statistics.median(rates), (new - 1) / max(forwards - 1, 1)
 
 
@@ -399,6 +403,7 @@ def decode_section(model: Any, hw: Hardware, options: Any) -> list[Row]:
     if not getattr(model, "_can_compile_fullgraph", False):
         rows.append(row(name, None, "unsupported: the model does not declare compile support"))
         return rows
+    torch._dynamo.utils.counters.clear()
     try:
         static = {
             "cache_implementation": "static",
@@ -414,10 +419,11 @@ def decode_section(model: Any, hw: Hardware, options: Any) -> list[Row]:
         rows.append(row(name, None, "unsupported: generate ran the static cache uncompiled"))
         return rows
     backend = compile_config.backend if isinstance(compile_config.backend, str) else "custom"
-    note = f"{backend}, mode {compile_config.mode}; {rate / eager:.2f}× eager"
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]  # more than 1: recompiled
+    note = f"{backend}, mode {compile_config.mode}, {graphs} graph(s); {rate / eager:.2f}× eager"
     if hw.device.type != "cuda":
         note += " (CPU: checks the path, not the speed)"
-    rows.append(row(name, rate, note, vs_eager=rate / eager))
+    rows.append(row(name, rate, note, vs_eager=rate / eager, graphs=graphs))
     return rows
 
 
@@ -597,6 +603,20 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def failed(section: str, error: Exception) -> Row:
+    log(f"{section}: FAILED\n{traceback.format_exc()}")
+    note = f"failed: {type(error).__name__}: {str(error)[:200]}"
+    return Row(section, f"{section} (did not finish)", None, "", note=note)
+
+
+def guarded(section: str, run: Callable[[], list[Row]]) -> list[Row]:
+    """A part that fails leaves a row that says so; the other parts still run and print."""
+    try:
+        return run()
+    except Exception as error:
+        return [failed(section, error)]
+
+
 def free(device: torch.device) -> None:
     gc.collect()
     if device.type == "cuda":
@@ -646,20 +666,26 @@ def main() -> None:
     model_name = None
     if inference:
         with Section("build", budget.get("build")):
-            model = build_model(shape, hw, dtype).eval()
-            model_name = describe(shape, weights_used_per_token(model))
-            log(f"build: {model_name}, {dtype}")
+            try:
+                model = build_model(shape, hw, dtype).eval()
+            except Exception as error:
+                rows += [failed(name, error) for name in inference]
+                inference = []
+            else:
+                model_name = describe(shape, weights_used_per_token(model))
+                log(f"build: {model_name}, {dtype}")
         for name in inference:
             part = decode_section if name == "decode" else prefill_section
             with Section(name, budget.get(name)):
-                rows += part(model, hw, options)
-        del model
+                rows += guarded(name, functools.partial(part, model, hw, options))
+        if inference:
+            del model
         torch._dynamo.reset()
         free(hw.device)
     if "train" in sections:
         # DeepSpeed logs and prints to stdout, which is the table's
         with Section("train", budget.get("train")), contextlib.redirect_stdout(sys.stderr):
-            rows += train_section(hw, options)
+            rows += guarded("train", functools.partial(train_section, hw, options))
             log(f"train: {format_row(rows[-1])}")
         free(hw.device)
     total = time.perf_counter() - _START
@@ -677,6 +703,8 @@ def main() -> None:
         "rows": [asdict(r) for r in rows],
     }
     print(json.dumps(result))
+    if any(row.note.startswith("failed") for row in rows):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

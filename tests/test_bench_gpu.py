@@ -43,6 +43,8 @@ def test_tiny_run_reports_every_row_with_a_number() -> None:
 
     static = rows.pop("static cache + torch.compile")
     assert static["value"] is not None or static["note"].startswith("unsupported"), static
+    if static["value"] is not None:
+        assert static["figures"]["graphs"] == 1  # compiled once: no recompilation per token
     for name, row in rows.items():
         assert isinstance(row["value"], float) and row["value"] > 0, name
         if not name.startswith("bandwidth bound"):
