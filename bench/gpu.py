@@ -530,8 +530,11 @@ def train_section(hw: Hardware, options: Any) -> list[Row]:
     single_process_distributed(hw.device)
     model = build_model(shape, hw, getattr(torch, recipe.get("dtype", "float32")))
     params = weights_used_per_token(model)
-    if recipe.get("activation_checkpointing", recipe.get("gradient_checkpointing")):
-        model.activation_checkpointing_enable()
+    checkpointing = bool(recipe.get("activation_checkpointing", True))
+    if checkpointing:
+        # transformers 5 renamed gradient checkpointing; the default is non-reentrant either way
+        enable = getattr(model, "activation_checkpointing_enable", None)
+        (enable or model.gradient_checkpointing_enable)()
     model.config.use_cache = False
     model.train()
     optimizer = torch.optim.AdamW(
@@ -563,10 +566,12 @@ def train_section(hw: Hardware, options: Any) -> list[Row]:
     tokens_per_s = options.train_steps * accum * micro * length / seconds
     attention = shape["n_layer"] * shape["n_embd"] * length
     model_flops = (6 * params + 12 * attention) * tokens_per_s
-    hardware_flops = (8 * params + 16 * attention) * tokens_per_s
+    passes = 4 if checkpointing else 3  # forward, backward (2×), and the recomputed forward
+    hardware_flops = passes * (2 * params + 4 * attention) * tokens_per_s
     peak = hw.peak_tflops * 1e12 if hw.peak_tflops else None
     note = (
-        f"{describe(shape, params)}; {'bf16' if bf16 else 'fp32'}, checkpointing, "
+        f"{describe(shape, params)}; {'bf16' if bf16 else 'fp32'}, "
+        f"{'' if checkpointing else 'no '}activation checkpointing, "
         f"{micro}×{length}×{accum} tokens per step, {options.train_steps} steps; "
         f"loss {losses[0]:.2f} → {losses[-1]:.2f}"
     )
