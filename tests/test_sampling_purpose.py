@@ -1,6 +1,7 @@
 """Sampling by purpose (engine/sampling.py): code answers get no repetition penalty, whatever
 the model's default, and the settings' own values always win."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from starchat.engine import Chunk, EngineSettings, GenerationRequest, Sampling, create_engine
@@ -13,6 +14,11 @@ from starchat.server.options import Options
 QUESTION: list[Message] = [
     {"role": "user", "content": "def add(a, b):\n    return a + b\n\nFix this function."}
 ]
+
+
+def test_the_offline_model_has_no_repetition_penalty() -> None:
+    # Measured in issue 16: the penalty renamed the functions it was asked for.
+    assert DEFAULT_MODEL_SAMPLING.repetition_penalty == 1.0
 
 
 def test_the_purpose_fills_only_what_the_settings_leave_unset() -> None:
@@ -41,8 +47,8 @@ async def test_code_answers_are_not_penalised_for_repeating_the_prompt(
     engine = create_engine(EngineSettings(model=str(tiny_model_dir)))
     assert isinstance(engine, TransformersEngine)
     await engine.load()
-    # A model whose defaults carry a repetition penalty, as the offline default model's do.
-    engine._defaults = DEFAULT_MODEL_SAMPLING
+    # A model whose defaults carry a repetition penalty (the offline model had 1.1).
+    engine._defaults = replace(DEFAULT_MODEL_SAMPLING, repetition_penalty=1.1)
     settings = Sampling(max_new_tokens=24)
     code = await _greedy(engine, for_purpose(settings, "code"))
     assert code == await _greedy(engine, Sampling(max_new_tokens=24, repetition_penalty=1.0))
