@@ -11,6 +11,8 @@ shows. A model asked for a middle may write more than belongs there; the rules:
   `->`, `do`, `then`): lines go on while they stay indented at least as deep as the first;
   a dedent ends the block (a closing bracket at the opener's depth is kept when the code
   after the cursor does not close it already).
+- After the indentation of an otherwise empty line, the model's leading spaces are dropped
+  (the editor indented the line already).
 - What the code after the cursor already holds is not written twice: closing brackets the
   editor inserted after the cursor, and whole lines that repeat the lines that follow.
 - A blank completion is no completion.
@@ -115,6 +117,11 @@ class Infill:
 
 def finish(shape: Shape, text: str) -> Infill | None:
     """The part of the model's middle `text` to offer at the cursor, or None."""
+    if shape.line_before and not shape.line_before.strip():
+        # The cursor sits after the line's indentation (where auto-indent leaves it): the
+        # model's own leading spaces would indent the line twice (a model whose tokens carry
+        # their leading space writes one more there).
+        text = text.lstrip(" \t")
     if shape.multiline:
         lines, _ = _block_lines(shape, text.replace("\r\n", "\n"), final=True)
         body = "\n".join(_without_repeats(lines, shape.following)).rstrip()

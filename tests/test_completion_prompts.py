@@ -164,3 +164,12 @@ def test_the_prompt_starts_on_a_grid_line_that_stays_while_typing() -> None:
     )
     assert stable_start(prefix, prefix) == prefix  # all of it fits: nothing is dropped
     assert stable_start(prefix, prefix[-30:]) == prefix[-30:]  # no grid line within: as cut
+
+
+def test_after_auto_indent_the_models_leading_spaces_are_not_doubled() -> None:
+    inside = shape_at("def f(x):\n    y = x\n    ", "\n    return y\n")
+    assert finish(inside, " y += 1\n") == Infill("y += 1")
+    block = shape_at("if ready:\n    ", "\n")
+    assert finish(block, "  go()\n    stay()\nleave()") == Infill("go()\n    stay()")
+    # A cursor inside a line's code keeps the space the model writes.
+    assert finish(shape_at("x =", "\n"), " 1") == Infill(" 1")
