@@ -32,7 +32,9 @@ def baseline(engine: TransformersEngine, tokens: int) -> tuple[float, float]:
 
     def run() -> None:
         result["out"] = model.generate(
-            **ids, streamer=streamer, **engine._generation_kwargs(_sampling(tokens), engine._stop_ids)
+            **ids,
+            streamer=streamer,
+            **engine._generation_kwargs(_sampling(tokens), engine._stop_ids),
         )
 
     worker = threading.Thread(target=run)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from starchat.engine import CacheSlot, Engine, GenerationRequest, Sampling, Usage, collect
+from starchat.engine.sampling import Purpose, for_purpose
 from starchat.prompts import Message
 from starchat.server.conversations import Conversation
 from starchat.server.model_host import ModelHost
@@ -143,11 +144,13 @@ async def take_turn(
     on_trimmed: Callable[[int], None] = lambda _: None,
     *,
     copies_code: bool = False,
+    purpose: Purpose = "chat",
 ) -> Answer:
     """One turn of the server's model, with the session's settings. `build_user` None:
     resume the conversation's last answer, which the answer limit cut. `copies_code`: the
     turn carries code the answer will largely repeat (a rewrite, a question about a
-    selection), so prompt lookup pays when the settings allow it."""
+    selection), so prompt lookup pays when the settings allow it. `purpose`: "code" for
+    answers that go into the user's files (engine/sampling.py: never a repetition penalty)."""
     system = options.system_text()
     async with host.session() as engine:
         budget = Budget.of(engine, options.max_new_tokens, options.context_tokens)
@@ -164,7 +167,7 @@ async def take_turn(
             engine,
             conversation,
             turn,
-            options.sampling(),
+            for_purpose(options.sampling(), purpose),
             on_text,
             lookup=lookup,
             cache_mb=options.kv_cache_mb,

@@ -147,6 +147,7 @@ async def _ask(
             stream,
             trimmed,
             copies_code=action.result == "replace",
+            purpose="chat" if action.result == "answer" else "code",
         )
     finally:
         bar.end()

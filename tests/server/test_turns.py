@@ -108,3 +108,17 @@ async def test_a_whole_answer_is_recorded_with_its_usage() -> None:
     assert answer.text == "usesorted" and answer.usage.finish_reason == "stop"
     assert engine.requests[0].sampling == Sampling(max_new_tokens=50, temperature=0.0)
     assert conversation.history[-1] == {"role": "assistant", "content": "usesorted"}
+
+
+@pytest.mark.parametrize(("purpose", "penalty"), [("code", 1.0), ("chat", None)])
+async def test_code_answers_never_get_a_repetition_penalty(purpose: str, penalty: float) -> None:
+    from starchat.server.model_host import ModelHost
+    from starchat.server.options import Options
+    from starchat.server.turns import take_turn
+
+    engine = _engine(400)
+    host = ModelHost(lambda settings, progress: engine)
+    host.configure(Options().engine_settings())
+    await take_turn(host, Options(), Conversation("c"), _plain("fix it"), purpose=purpose)  # type: ignore[arg-type]
+    assert engine.requests[0].sampling.repetition_penalty == penalty
+    await host.close()
