@@ -8,17 +8,21 @@ shows. A model asked for a middle may write more than belongs there; the rules:
   after it), or on a blank line that does not open a block: the completion ends at the line's
   end.
 - **A block** on a blank line after a block opener (a line ending in `:`, `{`, `(`, `[`, `=>`,
-  `->`, `do`, `then`): lines go on while they stay indented at least as deep as the first;
-  a dedent ends the block (a closing bracket at the opener's depth is kept when the code
-  after the cursor does not close it already).
+  `->`, `do`, `then`) whose block is still empty (the code after the cursor does not go on
+  inside it): lines go on while they stay indented at least as deep as the first; a dedent
+  ends the block (a closing bracket at the opener's depth is kept when the code after the
+  cursor does not close it already). Where the block already has a body below the cursor,
+  one line.
 - After the indentation of an otherwise empty line, the model's leading spaces are dropped
-  (the editor indented the line already).
+  (the editor indented the line already) — unless the cursor sits between two indentation
+  levels (the user is still typing the indentation) and the model's spaces complete it.
 - What the code after the cursor already holds is not written twice: closing brackets the
   editor inserted after the cursor, and whole lines that repeat the lines that follow.
 - A blank completion is no completion.
 """
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 _OPENER = re.compile(r"(?:[:{(\[]|=>|->|\bdo|\bthen)\s*$")
@@ -36,9 +40,13 @@ class Shape:
     line_after: str
     """The cursor's line after the cursor (no line break)."""
     opener_indent: str
-    """Indentation of the line that opened the block (multi-line only)."""
+    """Indentation of the line that opened the block (when the cursor's line follows one)."""
     following: tuple[str, ...]
     """The next few non-blank lines after the cursor's line, stripped (for repeats)."""
+    typing_indent: int = 0
+    """The code's indentation step (the commonest step up before the cursor) when the cursor
+    sits between two of its levels, not where auto-indent puts it: the user is still typing
+    the indentation. 0 otherwise."""
 
 
 def _indent(line: str) -> str:
@@ -59,8 +67,34 @@ def shape_at(prefix: str, suffix: str) -> Shape:
         previous = prefix[: len(prefix) - len(before)].rstrip("\r\n")
         last = previous[previous.rfind("\n") + 1 :]
         if last.strip() and _OPENER.search(_code_part(last)):
-            multiline, opener = True, _indent(last)
-    return Shape(multiline, before, after, opener, following)
+            opener = _indent(last)
+            below = next((line for line in rest[:4000].splitlines() if line.strip()), "")
+            multiline = len(_indent(below)) <= len(opener)
+    return Shape(multiline, before, after, opener, following, _typing_indent(prefix, before))
+
+
+def _typing_indent(prefix: str, before: str) -> int:
+    if not before or before.strip():
+        return 0
+    above = prefix[: len(prefix) - len(before)].rstrip()
+    previous = above[above.rfind("\n") + 1 :]
+    unit = _indent_unit(above[-4000:])
+    at_level = len(before) % unit == 0 or before == _indent(previous)
+    return 0 if at_level else unit
+
+
+def _indent_unit(code: str) -> int:
+    """The commonest step by which a line is indented deeper than the line before it."""
+    steps: Counter[int] = Counter()
+    previous = None
+    for line in code.splitlines():
+        if not line.strip():
+            continue
+        width = len(_indent(line))
+        if previous is not None and width > previous:
+            steps[width - previous] += 1
+        previous = width
+    return steps.most_common(1)[0][0] if steps else 4
 
 
 def _code_part(line: str) -> str:
@@ -98,9 +132,27 @@ def _block_lines(shape: Shape, text: str, final: bool) -> tuple[list[str], bool]
     return kept + lines[len(judged) :], False
 
 
+def _unindented(shape: Shape, text: str) -> str:
+    """`text` without the model's leading spaces where the editor indented the line already.
+
+    After auto-indent the cursor sits at an indentation level, and the model's own leading
+    spaces would indent the line twice (a model whose tokens carry their leading space
+    writes one more there). Between two levels the user is still typing the indentation:
+    spaces that complete it are kept."""
+    if not shape.line_before or shape.line_before.strip():
+        return text
+    body = text.lstrip(" \t")
+    lead = len(text) - len(body)
+    step = shape.typing_indent
+    if lead and step and (len(shape.line_before) + lead) % step == 0:
+        return text
+    return body
+
+
 def enough(shape: Shape, text: str) -> bool:
     """Whether `text` (the middle so far) already holds all the completion can use, so that
     decoding can stop."""
+    text = _unindented(shape, text)
     if not shape.multiline:
         return "\n" in text
     return _block_lines(shape, text, final=False)[1]
@@ -117,11 +169,7 @@ class Infill:
 
 def finish(shape: Shape, text: str) -> Infill | None:
     """The part of the model's middle `text` to offer at the cursor, or None."""
-    if shape.line_before and not shape.line_before.strip():
-        # The cursor sits after the line's indentation (where auto-indent leaves it): the
-        # model's own leading spaces would indent the line twice (a model whose tokens carry
-        # their leading space writes one more there).
-        text = text.lstrip(" \t")
+    text = _unindented(shape, text)
     if shape.multiline:
         lines, _ = _block_lines(shape, text.replace("\r\n", "\n"), final=True)
         body = "\n".join(_without_repeats(lines, shape.following)).rstrip()

@@ -118,9 +118,17 @@ def test_a_closing_brace_at_the_openers_depth_is_kept_unless_it_follows() -> Non
     assert finish(closed, "  return 1;\n}\n") == Infill("  return 1;")
 
 
+def test_a_block_that_already_has_a_body_below_gets_one_line() -> None:
+    shape = shape_at("def f(xs):\n    ", "\n    return out\n")
+    assert not shape.multiline
+    assert enough(shape, "out = sorted(xs)\n")
+    assert finish(shape, "out = sorted(xs)\n    return out") == Infill("out = sorted(xs)")
+
+
 def test_lines_that_repeat_what_follows_are_dropped() -> None:
-    shape = shape_at("def f(xs):\n", "\n    return out\n")
-    assert finish(shape, "    out = sorted(xs)\n    return out") == Infill("    out = sorted(xs)")
+    shape = shape_at("if (ready) {\n", "\n}\ngo();\n")
+    assert shape.multiline
+    assert finish(shape, "  start();\n}\ngo();") == Infill("  start();")
 
 
 @pytest.mark.parametrize(
@@ -173,3 +181,21 @@ def test_after_auto_indent_the_models_leading_spaces_are_not_doubled() -> None:
     assert finish(block, "  go()\n    stay()\nleave()") == Infill("go()\n    stay()")
     # A cursor inside a line's code keeps the space the model writes.
     assert finish(shape_at("x =", "\n"), " 1") == Infill(" 1")
+
+
+def test_a_leading_space_after_auto_indent_does_not_end_the_block_early() -> None:
+    # A model whose tokens carry their leading space writes " x" after the editor's indent;
+    # the block must still run to its dedent rather than stop after its first line.
+    shape = shape_at("def f(a):\n    ", "\n\nprint(1)\n")
+    text = " x = a + 1\n    y = x * 2\n    return y\n\nprint(1)"
+    assert not enough(shape, " x = a + 1\n    y")
+    assert finish(shape, text) == Infill("x = a + 1\n    y = x * 2\n    return y")
+
+
+def test_spaces_that_complete_an_indentation_being_typed_are_kept() -> None:
+    code = "class A:\n    def f(self):\n        return 1\n\n"
+    assert finish(shape_at(code + "  ", "\n"), "  def g(self):") == Infill("  def g(self):")
+    # At a level (or at the line above's depth) the editor indented: the spaces are dropped.
+    assert finish(shape_at(code + "    ", "\n"), " def g(self):") == Infill("def g(self):")
+    aligned = "x = call(a,\n         "
+    assert finish(shape_at(aligned, "\n"), " b)") == Infill("b)")

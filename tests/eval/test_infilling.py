@@ -217,8 +217,8 @@ def test_a_real_model_through_the_editor_path(
     assert [rows[t]["exact_match"] for t in LESSONS] == [True, True, False]
     assert [rows[t]["passed"] for t in LESSONS] == [True, True, False]
     assert all(r["fim_format"] == "starcoder" for r in rows.values())
-    # The cursor after `for …:` is on a blank line that opens a block: the editor asks for one.
-    assert [rows[t]["block"] for t in LESSONS] == [False, True, True]
+    # The emptied lines after `for …:` have the rest of their block below them: one line each.
+    assert [rows[t]["block"] for t in LESSONS] == [False, False, False]
     result = summary(out)
     assert (result["tasks"], result["exact"], result["passed"]) == (3, 2, 2)
     assert result["exact_match"] == result["pass@1"] == pytest.approx(2 / 3)
