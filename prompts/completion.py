@@ -8,11 +8,11 @@ shows. A model asked for a middle may write more than belongs there; the rules:
   after it), or on a blank line that does not open a block: the completion ends at the line's
   end.
 - **A block** on a blank line after a block opener (a line ending in `:`, `{`, `(`, `[`, `=>`,
-  `->`, `do`, `then`) whose block is still empty (the code after the cursor does not go on
-  inside it): lines go on while they stay indented at least as deep as the first; a dedent
-  ends the block (a closing bracket at the opener's depth is kept when the code after the
-  cursor does not close it already). Where the block already has a body below the cursor,
-  one line.
+  `->`, `do`, `then`; or such a line, then a docstring or comments) whose block is still
+  empty (no code after the cursor goes on inside it): lines go on while they stay indented
+  at least as deep as the first; a dedent ends the block (a closing bracket at the
+  opener's depth is kept when the code after the cursor does not close it already). Where
+  the block already has a body below the cursor, one line.
 - After the indentation of an otherwise empty line, the model's leading spaces are dropped
   (the editor indented the line already) — unless the cursor sits between two indentation
   levels (the user is still typing the indentation) and the model's spaces complete it.
@@ -65,12 +65,40 @@ def shape_at(prefix: str, suffix: str) -> Shape:
     multiline = False
     if not before.strip() and not after.strip():
         previous = prefix[: len(prefix) - len(before)].rstrip("\r\n")
-        last = previous[previous.rfind("\n") + 1 :]
-        if last.strip() and _OPENER.search(_code_part(last)):
-            opener = _indent(last)
-            below = next((line for line in rest[:4000].splitlines() if line.strip()), "")
+        opener_indent = _opener_above(previous)
+        if opener_indent is not None:
+            opener = opener_indent
+            below = next((line for line in rest[:4000].splitlines() if _is_code(line)), "")
             multiline = len(_indent(below)) <= len(opener)
     return Shape(multiline, before, after, opener, following, _typing_indent(prefix, before))
+
+
+def _opener_above(code: str) -> str | None:
+    """The indentation of the block opener that `code` ends with — or of the one above the
+    docstring that `code` ends with (a `def` and its docstring: the block has no body yet)
+    — or None. Blank lines and comments in between do not count. The block's lines are
+    indented deeper than what is returned."""
+    lines = [line for line in code[-4000:].splitlines() if line.strip()]
+    while lines and not _is_code(lines[-1]):
+        lines.pop()  # comments above the cursor are not the block's body
+    if not lines:
+        return None
+    last = lines[-1]
+    if _OPENER.search(_code_part(last)):
+        return _indent(last)
+    quote = last.rstrip()[-3:]
+    if quote not in ('"""', "'''"):
+        return None
+    start = len(lines) - 1
+    if last.count(quote) < 2:  # the docstring began on an earlier line
+        start = next((i for i in range(start - 1, -1, -1) if quote in lines[i]), -1)
+    if start < 1 or not lines[start].lstrip().lstrip("rRuUbBfF").startswith(quote):
+        return None
+    above, body = _indent(lines[start - 1]), _indent(lines[start])
+    if not _OPENER.search(_code_part(lines[start - 1])) or not body:
+        return None
+    # A signature over several lines may end deeper than the body: the body's depth decides.
+    return above if len(above) < len(body) else body[:-1]
 
 
 def _typing_indent(prefix: str, before: str) -> int:
@@ -95,6 +123,11 @@ def _indent_unit(code: str) -> int:
             steps[width - previous] += 1
         previous = width
     return steps.most_common(1)[0][0] if steps else 4
+
+
+def _is_code(line: str) -> bool:
+    """Whether `line` holds code: not blank, not only a comment."""
+    return bool(line.strip()) and not line.lstrip().startswith(("#", "//"))
 
 
 def _code_part(line: str) -> str:
@@ -180,6 +213,8 @@ def finish(shape: Shape, text: str) -> Infill | None:
 
 def _without_repeats(lines: list[str], following: tuple[str, ...]) -> list[str]:
     """`lines` without a tail that repeats the lines after the cursor."""
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
     written = [line.strip() for line in lines]
     for size in range(min(len(written), len(following)), 0, -1):
         tail = written[-size:]

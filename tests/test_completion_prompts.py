@@ -199,3 +199,34 @@ def test_spaces_that_complete_an_indentation_being_typed_are_kept() -> None:
     assert finish(shape_at(code + "    ", "\n"), " def g(self):") == Infill("def g(self):")
     aligned = "x = call(a,\n         "
     assert finish(shape_at(aligned, "\n"), " b)") == Infill("b)")
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        'def area(w, h):\n    """The area."""\n    ',
+        "def area(w, h):\n    '''The area of a\n    rectangle.'''\n\n    ",
+        "def area(w, h):\n    # the area\n    ",
+        'def area(w,\n         h):\n    r"""The area."""\n    ',
+    ],
+)
+def test_a_docstring_or_comments_under_the_opener_still_leave_the_block_empty(
+    prefix: str,
+) -> None:
+    shape = shape_at(prefix, "\n\nprint(area(2, 3))\n")
+    assert shape.multiline
+    text = "w = abs(w)\n    return w * h\n\nprint(area(2, 3))\n"
+    assert finish(shape, text) == Infill("w = abs(w)\n    return w * h")
+    # With the body already below, one line.
+    assert not shape_at(prefix, "\n    return w * h\n").multiline
+
+
+def test_a_string_that_is_not_a_docstring_opens_nothing() -> None:
+    assert not shape_at('def f():\n    s = """x"""\n    ', "\n").multiline
+    assert not shape_at('x = 1\n"""A module string."""\n', "\n").multiline
+
+
+def test_a_repeated_tail_is_found_past_blank_lines() -> None:
+    shape = shape_at("def f(xs):\n    ", "\n    # done\n\nf([])\n")
+    assert shape.multiline  # a comment below is not a body
+    assert finish(shape, "xs.sort()\n    # done\n\nf([])") == Infill("xs.sort()")
