@@ -62,8 +62,7 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
   const shot = async (name: string) => {
     await vs.page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
   };
-  const status = (): Locator => vs.page.locator('.statusbar-item', { hasText: 'StarChat:' }).first();
-  const modelReady = async () => /tiny-starchat · cpu/.test(await status().innerText());
+  const modelReady = async () => /tiny-starchat · cpu/.test(await vs.status().innerText());
   const answers = (): Locator => chat.locator('.entry-assistant');
   const stateOf = async (entry: Locator) => entry.getAttribute('data-state');
   const textOf = async (entry: Locator) => entry.locator('.entry-body').innerText();
@@ -144,7 +143,7 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
   });
 
   test('the chat panel opens from the status bar', async () => {
-    await status().click();
+    await vs.status().click();
     chat = vs.chatFrame();
     await chat.locator('#input').waitFor({ timeout: 30_000 });
     await shot('1-panel-open');
@@ -283,7 +282,7 @@ describe('StarChat in code-server', { timeout: 240_000 }, () => {
     await toast.waitFor({ timeout: 30_000 });
     assert.ok((await toast.innerText()).includes(`Install it with: ${python} -m pip install starchat-lsp`));
     await waitFor(
-      async () => (await status().innerText()).includes('stopped'),
+      async () => (await vs.status().innerText()).includes('stopped'),
       10_000,
       () => 'status not stopped',
     );

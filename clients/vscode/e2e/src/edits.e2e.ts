@@ -81,7 +81,6 @@ describe('trusted edits and a lasting conversation', { timeout: 180_000 }, () =>
   const shot = async (name: string) => {
     await vs.page.screenshot({ path: path.join(ARTIFACTS, `edits-${name}.png`) });
   };
-  const status = (): Locator => vs.page.locator('.statusbar-item', { hasText: 'StarChat:' }).first();
   const answers = (): Locator => chat.locator('.entry-assistant');
   // Monaco renders spaces as no-break spaces.
   const editorText = async () =>
@@ -109,22 +108,12 @@ describe('trusted edits and a lasting conversation', { timeout: 180_000 }, () =>
     await waitDone(answer);
     return answer;
   };
-  /** Put the cursor on a line of sample.py (1-based), with Go to Line: Monaco reorders its
-   * line elements after edits, so clicking the nth one is not the nth line. */
-  const cursorOnLine = async (line: number) => {
-    await vs.page.locator('.monaco-editor .view-lines').first().click();
-    await vs.page.keyboard.press('Control+G');
-    await vs.page.locator('.quick-input-widget input').waitFor();
-    await vs.page.keyboard.type(String(line));
-    await vs.page.keyboard.press('Enter');
-    await vs.page.locator('.statusbar-item', { hasText: `Ln ${line},` }).waitFor({ timeout: 5_000 });
-  };
   const preview = (): Locator => vs.page.locator('.bulk-edit-panel[data-state="data"]');
   /** The Refactor Preview's own buttons, below its list. */
   const previewButton = (label: string): Locator =>
     vs.page.locator('.monaco-button', { hasText: new RegExp(`^${label}$`) }).first();
   const openPanel = async () => {
-    await status().click();
+    await vs.status().click();
     chat = vs.chatFrame();
     await chat.locator('#input').waitFor({ timeout: 30_000 });
   };
@@ -168,7 +157,7 @@ describe('trusted edits and a lasting conversation', { timeout: 180_000 }, () =>
   test('the active file goes with a question, as the chip says', async () => {
     await vs.openFile('sample.py');
     await waitFor(
-      async () => /StarChat: scripted/.test(await status().innerText()),
+      async () => /StarChat: scripted/.test(await vs.status().innerText()),
       60_000,
       () => `model not ready:\n${vs.extensionLog()}`,
     );
@@ -184,7 +173,7 @@ describe('trusted edits and a lasting conversation', { timeout: 180_000 }, () =>
   });
 
   test('Explain from its keybinding keeps the earlier turns and answers in the panel', async () => {
-    await cursorOnLine(2);
+    await vs.cursorOnLine(2);
     const count = await answers().count();
     await vs.page.keyboard.press('Control+;');
     await vs.page.keyboard.press('e');
@@ -205,7 +194,7 @@ describe('trusted edits and a lasting conversation', { timeout: 180_000 }, () =>
 
   test('Add docstring shows a preview; Discard leaves the file unchanged', async () => {
     const original = await editorText();
-    await cursorOnLine(3);
+    await vs.cursorOnLine(3);
     await vs.command('StarChat: Add Docstring');
     await preview().waitFor({ timeout: 20_000 });
     await shot('2-preview');
@@ -222,7 +211,7 @@ describe('trusted edits and a lasting conversation', { timeout: 180_000 }, () =>
   });
 
   test('Add docstring, applied from the preview, changes the file', async () => {
-    await cursorOnLine(3);
+    await vs.cursorOnLine(3);
     await vs.command('StarChat: Add Docstring');
     await preview().waitFor({ timeout: 20_000 });
     // VS Code lists changes that need confirmation unticked: the user ticks the file, then applies.
@@ -244,7 +233,7 @@ describe('trusted edits and a lasting conversation', { timeout: 180_000 }, () =>
   });
 
   test('/fix: a refused answer shows the reason, and Apply anyway applies it', async () => {
-    await cursorOnLine(3);
+    await vs.cursorOnLine(3);
     const answer = await ask('/fix');
     assert.match(await chat.locator('.entry-user').last().innerText(), /about sample\.py at line 3\s+\/fix/);
     assert.match(await answer.locator('.entry-note').innerText(), /^Not applied: /);

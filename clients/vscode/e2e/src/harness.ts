@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 
-import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
+import { chromium, type Browser, type FrameLocator, type Locator, type Page } from 'playwright-core';
 
 const run = promisify(execFile);
 
@@ -197,6 +197,32 @@ export class CodeServer {
     return this.page
       .frameLocator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]`)
       .frameLocator('iframe#active-frame');
+  }
+
+  /** The extension's status bar item ("StarChat: …"). */
+  status(): Locator {
+    return this.page.locator('.statusbar-item', { hasText: 'StarChat:' }).first();
+  }
+
+  /** Hover the status bar item until its tooltip shows `text`; returns the tooltip. */
+  async statusTooltip(text: string | RegExp, timeoutMs = 10_000): Promise<Locator> {
+    // A hover opens on the pointer's arrival: leave the item first (a click there closes it).
+    await this.page.mouse.move(700, 450);
+    await this.status().hover();
+    const hover = this.page.locator('.workbench-hover, .monaco-hover', { hasText: text }).first();
+    await hover.waitFor({ timeout: timeoutMs });
+    return hover;
+  }
+
+  /** Put the cursor at the start of a line (1-based) of the active editor, with Go to Line:
+   * Monaco reorders its line elements after edits, so clicking the nth one is not the nth line. */
+  async cursorOnLine(line: number): Promise<void> {
+    await this.page.locator('.monaco-editor .view-lines').first().click();
+    await this.page.keyboard.press('Control+G');
+    await this.page.locator('.quick-input-widget input').waitFor();
+    await this.page.keyboard.type(String(line));
+    await this.page.keyboard.press('Enter');
+    await this.page.locator('.statusbar-item', { hasText: `Ln ${line},` }).waitFor({ timeout: 5_000 });
   }
 
   /** Run a command by its title through the command palette. */

@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import type { FrameLocator, Locator } from 'playwright-core';
+import type { FrameLocator } from 'playwright-core';
 
 import { CodeServer, EXTENSION_ROOT, REPO, waitFor } from './harness';
 
@@ -72,16 +72,8 @@ describe('a hostile workspace in code-server', { timeout: 240_000 }, () => {
   const shot = async (name: string) => {
     await vs.page.screenshot({ path: path.join(ARTIFACTS, `hostile-${name}.png`) });
   };
-  const status = (): Locator => vs.page.locator('.statusbar-item', { hasText: 'StarChat:' }).first();
   const marked = () => (fs.existsSync(markers) ? fs.readdirSync(markers).sort() : []);
   const serverProcess = async () => (await vs.processes()).find((p) => p.args.includes('-m starchat.server'));
-  /** Hover the status bar item until its tooltip shows `text`. */
-  const statusTooltip = async (text: string | RegExp): Promise<void> => {
-    // A hover opens on the pointer's arrival: leave the item first (a click there closes it).
-    await vs.page.mouse.move(700, 450);
-    await status().hover();
-    await vs.page.locator('.monaco-hover', { hasText: text }).waitFor({ timeout: 10_000 });
-  };
 
   before(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -144,12 +136,12 @@ describe('a hostile workspace in code-server', { timeout: 240_000 }, () => {
 
   test('the chat answers from the real server on the default model', async () => {
     await waitFor(
-      async () => /SmolLM2-135M-Instruct · cpu/.test(await status().innerText()),
+      async () => /SmolLM2-135M-Instruct · cpu/.test(await vs.status().innerText()),
       90_000,
       () => `model not ready: ${vs.extensionLog()}`,
     );
     mark('modelReady');
-    await status().click();
+    await vs.status().click();
     chat = vs.chatFrame();
     const input = chat.locator('#input');
     await input.waitFor({ timeout: 30_000 });
@@ -163,7 +155,7 @@ describe('a hostile workspace in code-server', { timeout: 240_000 }, () => {
     );
     assert.ok((await answer.locator('.entry-body').innerText()).trim().length > 0, 'empty answer');
     mark('answeredRestricted');
-    await statusTooltip('Restricted Mode: starchat.server.python');
+    await vs.statusTooltip('Restricted Mode: starchat.server.python');
     await shot('2-restricted-answer');
   });
 
@@ -198,11 +190,11 @@ describe('a hostile workspace in code-server', { timeout: 240_000 }, () => {
     // The trusted interpreter ran (the user allowed it); the planted packages still did not.
     assert.deepEqual(marked(), ['interpreter']);
     await waitFor(
-      async () => /error/.test(await status().innerText()),
+      async () => /error/.test(await vs.status().innerText()),
       30_000,
       () => 'the status did not report the unreachable backend',
     );
-    await statusTooltip(`attacker/model: Cannot reach the backend at http://127.0.0.1:${port}/v1`);
+    await vs.statusTooltip(`attacker/model: Cannot reach the backend at http://127.0.0.1:${port}/v1`);
     await shot('4-trusted-settings');
     assert.deepEqual(marked(), ['interpreter']);
     const starts = vs.extensionLog().match(/Python interpreter \(setting\): .*\/tools\/python/g) ?? [];

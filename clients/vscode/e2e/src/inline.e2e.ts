@@ -18,8 +18,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import type { Locator } from 'playwright-core';
-
 import { CodeServer, EXTENSION_ROOT, REPO, waitFor } from './harness';
 import { ScriptedBackend } from './scripted-backend';
 
@@ -57,7 +55,6 @@ describe('ghost text', { timeout: 180_000 }, () => {
   const shot = async (name: string) => {
     await vs.page.screenshot({ path: path.join(ARTIFACTS, `inline-${name}.png`) });
   };
-  const status = (): Locator => vs.page.locator('.statusbar-item', { hasText: 'StarChat:' }).first();
   /** The ghost text on screen: its first line is spans inside the cursor's line (one per
    * highlighted token), further lines a view zone of their own. Monaco renders spaces as
    * no-break spaces. */
@@ -68,15 +65,6 @@ describe('ghost text', { timeout: 180_000 }, () => {
     return [inline, ...below].join('\n').replace(/\u00a0/g, ' ');
   };
   const onDisk = () => fs.readFileSync(path.join(vs.workspace, 'sample.py'), 'utf8');
-  /** Put the cursor at the start of a line (1-based) with Go to Line. */
-  const cursorOnLine = async (line: number) => {
-    await vs.page.locator('.monaco-editor .view-lines').first().click();
-    await vs.page.keyboard.press('Control+G');
-    await vs.page.locator('.quick-input-widget input').waitFor();
-    await vs.page.keyboard.type(String(line));
-    await vs.page.keyboard.press('Enter');
-    await vs.page.locator('.statusbar-item', { hasText: `Ln ${line},` }).waitFor({ timeout: 5_000 });
-  };
 
   before(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -121,13 +109,16 @@ describe('ghost text', { timeout: 180_000 }, () => {
   test('typing a function header shows its body as ghost text', async () => {
     await vs.openFile('sample.py');
     await waitFor(
-      async () => /StarChat: scripted/.test(await status().innerText()),
+      async () => /StarChat: scripted/.test(await vs.status().innerText()),
       60_000,
       () => `model not ready:\n${vs.extensionLog()}`,
     );
     mark('modelReady');
-    await cursorOnLine(4);
-    await vs.page.keyboard.type(HEADER);
+    await vs.cursorOnLine(4);
+    // 80 ms between keystrokes: longer than VS Code's own debounce of inline completion
+    // requests (50 ms), so VS Code asks the extension after each keystroke; shorter than the
+    // extension's (starchat.inlineCompletion.debounceMs, 150 ms), which alone collapses them.
+    await vs.page.keyboard.type(HEADER, { delay: 80 });
     await vs.page.keyboard.press('Enter');
     let seen = '';
     await waitFor(
@@ -140,7 +131,7 @@ describe('ghost text', { timeout: 180_000 }, () => {
     mark('ghostTextShown');
     await shot('1-ghost-text');
     assert.equal(onDisk(), SAMPLE, 'ghost text is not in the file until accepted');
-    // Without the pause, each of the 16 keystrokes would have asked the model.
+    // Without the extension's debounce, each of the 16 keystrokes would have asked the model.
     assert.ok(model.completions.length <= 3, `${model.completions.length} requests for one pause in typing`);
   });
 
@@ -176,9 +167,7 @@ describe('ghost text', { timeout: 180_000 }, () => {
   });
 
   test("the status bar's tooltip names the completion model and says it fills in the middle", async () => {
-    await status().hover();
-    const hover = vs.page.locator('.workbench-hover, .monaco-hover', { hasText: 'Inline completion' }).first();
-    await hover.waitFor({ timeout: 10_000 });
+    const hover = await vs.statusTooltip('Inline completion');
     assert.match(await hover.innerText(), /Inline completion: scripted, fill-in-the-middle \(starcoder\)/);
     await shot('3-status-tooltip');
     await vs.page.mouse.move(700, 400);
@@ -190,10 +179,8 @@ describe('ghost text', { timeout: 180_000 }, () => {
     let tooltip = '';
     await waitFor(
       async () => {
-        await vs.page.mouse.move(700, 400);
-        await status().hover();
-        const hover = vs.page.locator('.workbench-hover, .monaco-hover', { hasText: 'Inline completion' }).first();
-        tooltip = await hover.innerText({ timeout: 1_000 });
+        const hover = await vs.statusTooltip('Inline completion', 1_000);
+        tooltip = await hover.innerText();
         return /Inline completion: off/.test(tooltip);
       },
       15_000,
@@ -201,7 +188,7 @@ describe('ghost text', { timeout: 180_000 }, () => {
     );
     await vs.page.mouse.move(700, 400);
     const asked = model.completions.length;
-    await cursorOnLine(3);
+    await vs.cursorOnLine(3);
     await vs.page.keyboard.type(HEADER.replace('even', 'odd'));
     await vs.page.keyboard.press('Enter');
     // Several times the debounce: a request would have gone out by now.
