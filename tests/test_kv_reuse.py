@@ -3,35 +3,28 @@ encodes only its new tokens, and answers exactly as it would without the cache."
 
 import asyncio
 import itertools
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from starchat.engine import CacheSlot, Chunk, EngineSettings, GenerationRequest, Sampling, Usage
+from starchat.engine import CacheSlot, GenerationRequest, Sampling, Usage
 from starchat.engine.kv_cache import KvStore, cache_bytes, common_prefix
 from starchat.engine.transformers_engine import TransformersEngine
 from starchat.prompts import Message
+
+from tests.conftest import whole
 
 GREEDY = Sampling(max_new_tokens=40, temperature=0.0)
 CODE = "def mean(values):\n    return sum(values) / len(values)\n" * 8
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_model_dir: Path) -> TransformersEngine:
-    engine = TransformersEngine(EngineSettings(model=str(tiny_model_dir), device="cpu"))
-    asyncio.run(engine.load())
-    return engine
+def engine(tiny_engine: TransformersEngine) -> TransformersEngine:
+    return tiny_engine
 
 
 async def answer(engine: TransformersEngine, request: GenerationRequest) -> tuple[str, Usage]:
-    text = ""
-    async for item in engine.generate(request):
-        if isinstance(item, Chunk):
-            text += item.text
-        else:
-            return text, item
-    raise AssertionError("no usage")
+    return await whole(engine.generate(request))
 
 
 def dialogue(
@@ -156,17 +149,8 @@ def test_consecutive_completions_in_a_document_reuse_the_code_before_the_cursor(
         request = completion_request(engine, fmt, code + typed, "\n", "m.py", budget, slot)
         plain = completion_request(engine, fmt, code + typed, "\n", "m.py", budget)
 
-        async def run(request: Any) -> tuple[str, Usage]:
-            text = ""
-            async for item in engine.complete(request):
-                if isinstance(item, Chunk):
-                    text += item.text
-                else:
-                    return text, item
-            raise AssertionError("no usage")
-
-        cached_text, usage = asyncio.run(run(request))
-        assert cached_text == asyncio.run(run(plain))[0]
+        cached_text, usage = asyncio.run(whole(engine.complete(request)))
+        assert cached_text == asyncio.run(whole(engine.complete(plain)))[0]
         usages.append(usage)
     assert usages[0].cached_tokens == 0
     # Each keystroke re-encodes only the end of its line and the code after the cursor.

@@ -6,13 +6,14 @@ earlier tokens: exactly what n-gram drafts from the prompt and the answer so far
 
 import asyncio
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
-from starchat.engine import Chunk, EngineSettings, GenerationRequest, Sampling, Usage
+from starchat.engine import Chunk, GenerationRequest, Sampling, Usage
 from starchat.engine.transformers_engine import TransformersEngine
 from starchat.prompts import Message
+
+from tests.conftest import whole
 
 CODE = "def add(a, b):\n    return a + b\n\n" * 6
 
@@ -22,10 +23,8 @@ def question(text: str) -> list[Message]:
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_model_dir: Path) -> TransformersEngine:
-    engine = TransformersEngine(EngineSettings(model=str(tiny_model_dir), device="cpu"))
-    asyncio.run(engine.load())
-    return engine
+def engine(tiny_engine: TransformersEngine) -> TransformersEngine:
+    return tiny_engine
 
 
 def forward_counter(engine: TransformersEngine) -> list[int]:
@@ -43,13 +42,7 @@ def forward_counter(engine: TransformersEngine) -> list[int]:
 
 
 async def answer(engine: TransformersEngine, request: GenerationRequest) -> tuple[str, Usage]:
-    text = ""
-    async for item in engine.generate(request):
-        if isinstance(item, Chunk):
-            text += item.text
-        else:
-            return text, item
-    raise AssertionError("no usage")
+    return await whole(engine.generate(request))
 
 
 @pytest.mark.parametrize("text", [CODE, "x = [1, 2, 3]\nfor i in x:\n    print(i)\n" * 4])

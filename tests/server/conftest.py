@@ -112,14 +112,18 @@ def initialize_params(
     )
 
 
+async def status(client: LanguageClient) -> dict[str, Any]:
+    """`starchat/status`, as plain JSON."""
+    return dict(as_dict(await client.protocol.send_request_async(methods.STATUS, {})))
+
+
 async def wait_ready(client: StarChatClient, timeout: float = 60) -> dict[str, Any]:
     """Wait until the model is ready, through `starchat/status`."""
     deadline = time.monotonic() + timeout
     while True:
-        status = await client.protocol.send_request_async(methods.STATUS, {})
-        status = status if isinstance(status, dict) else status._asdict()
-        if status["state"] != "loading" or time.monotonic() > deadline:
-            return status
+        current = await status(client)
+        if current["state"] != "loading" or time.monotonic() > deadline:
+            return current
         await asyncio.sleep(0.1)
 
 
@@ -128,6 +132,13 @@ def open_document(
 ) -> None:
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, language, version, text))
+    )
+
+
+def configure(client: LanguageClient, **settings: Any) -> None:
+    """Change the `starchat` settings as an editor does (applied asynchronously)."""
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"starchat": settings})
     )
 
 

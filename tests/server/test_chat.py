@@ -19,6 +19,7 @@ from tests.server.conftest import (
     CONFIG,
     StarChatClient,
     as_dict,
+    configure,
     initialize_params,
     lsp_range,
     open_document,
@@ -41,12 +42,6 @@ async def client(lsp_client: StarChatClient, endless_model_dir: Path) -> Any:
     open_document(lsp_client, DOC, "def add(a, b):\n    return a + b\n")
     yield
     await lsp_client.shutdown_session()
-
-
-def configure(client: StarChatClient, **settings: Any) -> None:
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"starchat": settings})
-    )
 
 
 async def chat(client: StarChatClient, **params: Any) -> dict[str, Any]:

@@ -11,15 +11,15 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from starchat.server import methods
 
 from tests.openai_stub import OpenAIStub
 from tests.server.conftest import (
     CONFIG,
     StarChatClient,
-    as_dict,
+    configure,
     initialize_params,
     open_document,
+    status,
     wait_ready,
 )
 
@@ -73,9 +73,27 @@ async def test_the_prompt_on_the_wire_is_the_models_fim_format(
     assert body["model"] == served.model and body["stream"] is True
     assert body["max_tokens"] == 64 and body["temperature"] == 0.0
     assert "<|endoftext|>" in body["stop"]
-    status = as_dict(await client.protocol.send_request_async(methods.STATUS, {}))
-    assert status["completion"]["infilling"] is True
-    assert status["completion"]["format"] == "starcoder"
+    completion = (await status(client))["completion"]
+    assert completion["infilling"] is True and completion["format"] == "starcoder"
+
+
+async def test_with_infilling_off_the_prompt_is_the_code_before_the_cursor(
+    client: StarChatClient, served: OpenAIStub
+) -> None:
+    configure(client, fimFormat="none")
+    try:
+        deadline = time.monotonic() + 10
+        while (await status(client))["completion"]["infilling"] is not False:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        served.answer("w * h\n\nprint(area(2, 3))")
+        result = await client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, params()
+        )
+        assert [i.insert_text for i in result.items] == ["w * h"]
+        assert served.requests[-1]["prompt"] == "def area(w, h):\n    return "
+    finally:
+        configure(client, fimFormat="auto")
 
 
 async def test_cancel_hangs_up_on_the_backend(client: StarChatClient, served: OpenAIStub) -> None:

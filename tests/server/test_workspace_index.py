@@ -13,7 +13,7 @@ from pytest_lsp import ClientServerConfig, client_capabilities
 from starchat.server import methods
 
 from tests.openai_stub import OpenAIStub
-from tests.server.conftest import StarChatClient, as_dict, make_client
+from tests.server.conftest import StarChatClient, as_dict, configure, make_client, status
 from tests.server.wire import ENV, SERVER
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -70,8 +70,7 @@ async def client(lsp_client: StarChatClient, project: Path, scripted_openai: Ope
 async def _index(client: StarChatClient, until: Any, timeout: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        status = as_dict(await client.protocol.send_request_async(methods.STATUS, {}))
-        index = dict(status["index"])
+        index = dict((await status(client))["index"])
         if until(index) or time.monotonic() > deadline:
             return index
         await asyncio.sleep(0.05)
@@ -178,17 +177,11 @@ async def test_the_budget_is_kept_and_zero_turns_the_index_off(
     client: StarChatClient, scripted_openai: OpenAIStub
 ) -> None:
     await _index(client, lambda i: i["state"] == "ready")
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams({"starchat": {"workspaceContextTokens": 5}})
-    )
+    configure(client, workspaceContextTokens=5)
     result = await _chat(client, "How is the invoice total computed?")
     assert result["references"] == [] and "Other code" not in scripted_openai.last_user_message()
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams({"starchat": {"workspaceContextTokens": 0}})
-    )
+    configure(client, workspaceContextTokens=0)
     assert (await _index(client, lambda i: i["state"] == "off"))["files"] == 0
     assert (await _chat(client, "How is the invoice total computed?"))["text"] == "OK."
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams({"starchat": {"workspaceContextTokens": 1024}})
-    )
+    configure(client, workspaceContextTokens=1024)
     assert (await _index(client, lambda i: i["state"] == "ready"))["files"] == 3
