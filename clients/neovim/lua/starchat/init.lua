@@ -219,15 +219,24 @@ function M.new_conversation()
   append('\n---\n')
 end
 
--- The completion model in a few words: "bigcode/starcoderbase-1b ready, fill-in-the-middle (starcoder)".
+-- The completion model in a few words: "bigcode/starcoderbase-1b ready, fill-in-the-middle
+-- (starcoder)"; while loading or after an error, the server's message instead of how it completes:
+-- "bigcode/starcoderbase-1b error: Cannot reach the backend".
 function M.completion_text(completion)
   if type(completion) ~= 'table' then
     return nil
   end
   local model = completion.model ~= '' and completion.model or 'the chat model'
-  local format = type(completion.format) == 'string' and (' (' .. completion.format .. ')') or ''
-  local how = completion.infilling and ('fill-in-the-middle' .. format) or 'code before the cursor only'
-  return ('%s %s, %s'):format(model, completion.state, how)
+  local text = ('%s %s'):format(model, completion.state)
+  if completion.state == 'ready' then
+    local format = type(completion.format) == 'string' and (' (' .. completion.format .. ')') or ''
+    local how = completion.infilling and ('fill-in-the-middle' .. format) or 'code before the cursor only'
+    return text .. ', ' .. how
+  end
+  if type(completion.message) == 'string' and completion.message ~= '' then
+    return text .. ': ' .. completion.message
+  end
+  return text
 end
 
 function M.status()

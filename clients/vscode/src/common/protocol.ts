@@ -125,10 +125,10 @@ export interface Status {
 /**
  * The model behind ghost text. `infilling`: the prompt has the code after the cursor too
  * (fill-in-the-middle, in `format`); false: the model has no FIM tokens, and `message` says
- * it completes from the code before the cursor only. `off`: not used by today's server.
+ * it completes from the code before the cursor only.
  */
 export interface CompletionStatus {
-  state: ModelState | 'off';
+  state: ModelState;
   model: string;
   infilling: boolean;
   format: string | null;

@@ -99,8 +99,6 @@ export function describeCompletion(completion: CompletionStatus | undefined, ena
   // The server's message is a sentence of its own, often with its full stop.
   const message = completion.message?.replace(/\.$/, '');
   switch (completion.state) {
-    case 'off':
-      return 'Inline completion: off.';
     case 'loading':
       return `Inline completion: loading ${model}…`;
     case 'error':

@@ -103,7 +103,7 @@ describe('inline completion in the tooltip', () => {
     );
   });
 
-  test('loading, failed, off, and an older server that does not say', () => {
+  test('loading, failed, and an older server that does not say', () => {
     assert.equal(
       describeCompletion({ state: 'loading', model: 'c', infilling: false, format: null }, true),
       'Inline completion: loading c…',
@@ -111,10 +111,6 @@ describe('inline completion in the tooltip', () => {
     assert.equal(
       describeCompletion({ state: 'error', model: 'c', infilling: false, format: null, message: 'Not found.' }, true),
       'Inline completion: c failed: Not found.',
-    );
-    assert.equal(
-      describeCompletion({ state: 'off', model: '', infilling: false, format: null }, true),
-      'Inline completion: off.',
     );
     assert.equal(describeCompletion(undefined, true), undefined);
     assert.doesNotMatch(statusView(ready).tooltip, /Inline completion/);
