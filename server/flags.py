@@ -19,6 +19,7 @@ _FLAGS = (
     "device",
     "dtype",
     "compile",
+    "kv_cache_mb",
 )
 
 
@@ -53,6 +54,12 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
         "fp32 on the CPU)",
     )
     _add_compile_flag(parser)
+    parser.add_argument(
+        "--kv-cache-mb",
+        type=int,
+        help="megabytes of key/value caches kept between turns and keystrokes, for the whole "
+        "server (default 1024; 0: off)",
+    )
 
 
 def _add_compile_flag(parser: argparse.ArgumentParser) -> None:
@@ -80,5 +87,5 @@ def engine_options(args: argparse.Namespace) -> Options:
 def _as_flag(error: str) -> str:
     """ "starchat.backendUrl: …" as the command line spells it: "--backend-url: …"."""
     return re.sub(
-        rf"^{SECTION}\.(\w+)", lambda m: "--" + re.sub("([A-Z])", r"-\1", m[1]).lower(), error
+        rf"^{SECTION}\.(\w+)", lambda m: "--" + re.sub("([A-Z]+)", r"-\1", m[1]).lower(), error
     )

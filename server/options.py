@@ -149,9 +149,10 @@ class Options(BaseModel):
 
 
 OPERATOR_SETTINGS = frozenset(
-    {"model", "completionModel", "backend", "backendUrl", "device", "dtype", "compile"}
+    {"model", "completionModel", "backend", "backendUrl", "device", "dtype", "compile", "kvCacheMB"}
 )
-"""Wire names of the settings only the operator of a shared server may choose."""
+"""Wire names of the settings only the operator of a shared server may choose (`kvCacheMB`
+too: the caches share one store per engine, so one client's budget would be everyone's)."""
 
 _CREDENTIALS = frozenset({"token"})
 """Keys a client sends that are not settings and are never echoed."""

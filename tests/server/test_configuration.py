@@ -144,10 +144,11 @@ async def test_a_shared_server_keeps_the_operators_model_and_backend() -> None:
             "backend": "openai",  # the server's own value: nothing to refuse
             "device": "auto",  # the default, which editors send unasked
             "temperature": 0.5,
+            "kvCacheMB": 1,  # the caches' store is the whole server's
         },
         OPERATOR_SETTINGS,
     )
-    assert update.refused == ["starchat.model", "starchat.backendUrl"]
+    assert update.refused == ["starchat.model", "starchat.backendUrl", "starchat.kvCacheMB"]
     assert update.errors == [] and update.ignored == []
     assert update.options == operator.model_copy(update={"temperature": 0.5})
     free = apply_settings(operator, {"model": "mine", "token": "x"})
