@@ -20,7 +20,7 @@ import ast
 import asyncio
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starchat.engine import Chunk, EngineSettings, GenerationRequest, Sampling, create_engine
 from starchat.engine.sampling import Purpose
@@ -151,7 +151,7 @@ async def main() -> None:
         f"{'repeated lines':>14} {'hit limit':>9}"
     )
     for name, sampling in CANDIDATES.items():
-        sampling = Sampling(**{**sampling.__dict__, "max_new_tokens": args.max_new_tokens})
+        sampling = replace(sampling, max_new_tokens=args.max_new_tokens)
         seeds = range(args.seeds) if sampling.temperature else range(1)
         for purpose in ("chat", "code"):
             asked = [q for q in QUESTIONS if q.purpose == purpose]

@@ -9,7 +9,7 @@ them gets `None` here and completes left to right from the prefix.
 
 import tomllib
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from starchat.prompts.files import read_text
@@ -88,5 +88,5 @@ def with_header(fmt: FimFormat, special_tokens: Collection[str] | None) -> FimFo
     """`fmt` without its file-path header when the tokenizer lacks the header's token (None:
     unknown, as for a served model, keeps it)."""
     if fmt.header_token and special_tokens is not None and fmt.header_token not in special_tokens:
-        return FimFormat(**{**fmt.__dict__, "header": "", "header_token": ""})
+        return replace(fmt, header="", header_token="")
     return fmt

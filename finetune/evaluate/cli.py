@@ -9,9 +9,12 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starchat.finetune.evaluate.errors import EvalError, OtherRunError, UnsafeOutputError
+
+if TYPE_CHECKING:
+    from starchat.finetune.evaluate.sandbox import Sandbox
 
 _DEFAULT = "default"
 
@@ -221,6 +224,18 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _sandbox(args: argparse.Namespace) -> "Sandbox":
+    """The sandbox the --sandbox, --timeout and --memory-mb options ask for, announced on stderr."""
+    from starchat.finetune.evaluate.sandbox import Limits, Sandbox, choose
+
+    if args.timeout <= 0:
+        raise EvalError(f"--timeout must be positive, not {args.timeout}")
+    backend = choose(args.sandbox).backend
+    sandbox = Sandbox(backend, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
+    print(f"sandbox: {backend} ({sandbox.limits.describe()})", file=sys.stderr)
+    return sandbox
+
+
 def _positive(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         value = getattr(args, name, None)
@@ -231,14 +246,9 @@ def _positive(args: argparse.Namespace, *names: str) -> None:
 def _humaneval(args: argparse.Namespace) -> int:
     from starchat.finetune.evaluate import humaneval
     from starchat.finetune.evaluate.generation import ModelSpec
-    from starchat.finetune.evaluate.sandbox import Limits, Sandbox, choose
 
     _positive(args, "n", "limit", "workers", "max_new_tokens", "memory_mb")
-    if args.timeout <= 0:
-        raise EvalError(f"--timeout must be positive, not {args.timeout}")
-    backend = choose(args.sandbox).backend
-    sandbox = Sandbox(backend, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
-    print(f"sandbox: {backend} ({sandbox.limits.describe()})", file=sys.stderr)
+    sandbox = _sandbox(args)
     if args.samples is not None:
         summary = asyncio.run(
             humaneval.evaluate_samples(args.samples, args.out, sandbox, args.workers)
@@ -290,7 +300,6 @@ def _print_humaneval(label: str, summary: dict[str, Any]) -> None:
 def _infilling(args: argparse.Namespace) -> int:
     from starchat.finetune.evaluate import infilling
     from starchat.finetune.evaluate.generation import ModelSpec
-    from starchat.finetune.evaluate.sandbox import Limits, Sandbox, choose
 
     _positive(args, "limit", "workers", "max_new_tokens", "memory_mb")
     if args.write_tasks is not None:
@@ -300,11 +309,7 @@ def _infilling(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise EvalError("--out DIR is needed (or --write-tasks FILE)")
-    if args.timeout <= 0:
-        raise EvalError(f"--timeout must be positive, not {args.timeout}")
-    backend = choose(args.sandbox).backend
-    sandbox = Sandbox(backend, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
-    print(f"sandbox: {backend} ({sandbox.limits.describe()})", file=sys.stderr)
+    sandbox = _sandbox(args)
     if args.samples is not None:
         summary = asyncio.run(
             infilling.evaluate_samples(args.samples, args.out, sandbox, args.workers)

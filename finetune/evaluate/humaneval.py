@@ -96,7 +96,7 @@ class Variant:
 
 
 def _editor_messages(task: Task) -> list[Message]:
-    return chat(question(task), editor_system())
+    return chat(question(task))
 
 
 def _plain_messages(task: Task) -> list[Message]:
@@ -253,7 +253,7 @@ class Options:
     `summary.json` in `out` that puts them side by side."""
 
 
-class _Recorder:
+class Recorder:
     """Runs programs in the sandbox on a thread pool and appends each result as it lands."""
 
     def __init__(self, sandbox: Sandbox, workers: int, done: Callable[[], None]) -> None:
@@ -262,11 +262,10 @@ class _Recorder:
         self.done = done
         self.pending: set[asyncio.Future[None]] = set()
 
-    def submit(self, run: RunDir, task: Task, record: dict[str, Any]) -> None:
+    def submit(self, run: RunDir, source: str, record: dict[str, Any]) -> None:
+        """Run the program `source`; append `record` with its outcome to `run`'s samples."""
         loop = asyncio.get_running_loop()
-        execution = loop.run_in_executor(
-            self.pool, self.sandbox.run, program(task, record["completion"])
-        )
+        execution = loop.run_in_executor(self.pool, self.sandbox.run, source)
         finished = asyncio.ensure_future(self._record(run, execution, record))
         self.pending.add(finished)
         finished.add_done_callback(self.pending.discard)
@@ -285,10 +284,19 @@ class _Recorder:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _progress(total: int, done: int, label: str) -> Any:
+def progress(
+    total: int, done: int, label: str, unit: str = "sample", mininterval: float = 0.1
+) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=done, desc=label, unit="sample", dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        initial=done,
+        desc=label,
+        unit=unit,
+        dynamic_ncols=True,
+        mininterval=mininterval,
+    )
 
 
 def _selected(tasks: dict[str, Task], limit: int | None) -> list[Task]:
@@ -364,8 +372,8 @@ async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
         engine = options.model.create()
         await load(engine, f"cannot load {options.model.label}")
         total = len(selected) * options.n * len(runs)
-        bar = _progress(total, total - len(todo), "HumanEval")
-        recorder = _Recorder(sandbox, options.workers, lambda: bar.update(1))
+        bar = progress(total, total - len(todo), "HumanEval")
+        recorder = Recorder(sandbox, options.workers, lambda: bar.update(1))
         try:
             for task, index, name in todo:
                 began = time.perf_counter()
@@ -379,10 +387,11 @@ async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
                     enough=None if options.full_answers else _enough(task),
                     lookup=True,
                 )
-                record = {
+                completion = completion_from_answer(task, answer.text)
+                record: dict[str, Any] = {
                     "task_id": task.task_id,
                     "sample": index,
-                    "completion": completion_from_answer(task, answer.text),
+                    "completion": completion,
                     "shape": answer_shape(task, answer.text),
                     "answer": answer.text,
                     "generated_tokens": answer.generated_tokens,
@@ -390,7 +399,7 @@ async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
                 }
                 if answer.error:
                     record["error"] = answer.error
-                recorder.submit(runs[name], task, record)
+                recorder.submit(runs[name], program(task, completion), record)
         finally:
             await recorder.drain()
             bar.close()
@@ -442,13 +451,12 @@ async def evaluate_samples(path: Path, out: Path, sandbox: Sandbox, workers: int
     recorded = {(r["task_id"], r["sample"]) for r in run.read(SAMPLES)}
     todo = [s for s in samples if (s[0].task_id, s[1]) not in recorded]
     started = time.perf_counter()
-    bar = _progress(len(samples), len(samples) - len(todo), "HumanEval")
-    recorder = _Recorder(sandbox, workers, lambda: bar.update(1))
+    bar = progress(len(samples), len(samples) - len(todo), "HumanEval")
+    recorder = Recorder(sandbox, workers, lambda: bar.update(1))
     try:
         for task, index, completion in todo:
-            recorder.submit(
-                run, task, {"task_id": task.task_id, "sample": index, "completion": completion}
-            )
+            record = {"task_id": task.task_id, "sample": index, "completion": completion}
+            recorder.submit(run, program(task, completion), record)
     finally:
         await recorder.drain()
         bar.close()

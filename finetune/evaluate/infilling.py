@@ -19,13 +19,10 @@ Completions made elsewhere (`--samples`: `task_id`, `completion`) are scored the
 Results are appended to `samples.jsonl` as they finish, so a rerun resumes.
 """
 
-import asyncio
 import hashlib
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,16 +30,22 @@ from typing import Any
 from starchat.engine import Engine, EngineError, PromptTooLongError
 from starchat.finetune.evaluate.errors import EvalError, jsonl_objects
 from starchat.finetune.evaluate.generation import ModelSpec, load
-from starchat.finetune.evaluate.humaneval import SAMPLES, SUMMARY, Task, load_tasks, program
+from starchat.finetune.evaluate.humaneval import (
+    SAMPLES,
+    SUMMARY,
+    Recorder,
+    Task,
+    load_tasks,
+    program,
+    progress,
+)
 from starchat.finetune.evaluate.rundir import RunDir
-from starchat.finetune.evaluate.sandbox import Outcome, Sandbox
+from starchat.finetune.evaluate.sandbox import Sandbox
 from starchat.prompts.completion import shape_at
 from starchat.prompts.fim import FimFormat
 from starchat.server.completions import Budget, complete, resolve_format
 
 BENCHMARK = "humaneval-infilling"
-TASKS = 1033
-"""Non-blank lines in the 164 canonical solutions: the papers' task count."""
 LEFT_TO_RIGHT = "left to right"
 
 
@@ -147,49 +150,19 @@ class Options:
     workers: int = 2
 
 
-class _Recorder:
-    """Runs programs in the sandbox on a thread pool and appends each result as it lands."""
-
-    def __init__(
-        self, run: RunDir, sandbox: Sandbox, workers: int, done: Callable[[], None]
-    ) -> None:
-        self.run = run
-        self.sandbox = sandbox
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
-        self.done = done
-        self.pending: set[asyncio.Future[None]] = set()
-
-    def submit(self, task: InfillTask, record: dict[str, Any]) -> None:
-        completion = record["completion"]
-        record = {
-            **record,
-            "exact_match": exact(task, completion),
-            "first_line_exact_match": first_line_exact(task, completion),
-        }
-        loop = asyncio.get_running_loop()
-        execution = loop.run_in_executor(self.pool, self.sandbox.run, task.program(completion))
-        finished = asyncio.ensure_future(self._record(execution, record))
-        self.pending.add(finished)
-        finished.add_done_callback(self.pending.discard)
-
-    async def _record(self, execution: Awaitable[Outcome], record: dict[str, Any]) -> None:
-        outcome = await execution
-        self.run.append(SAMPLES, {**record, "passed": outcome.passed, "result": outcome.result})
-        self.done()
-
-    async def drain(self) -> None:
-        try:
-            await asyncio.gather(*self.pending)
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+def _submit(recorder: Recorder, run: RunDir, task: InfillTask, record: dict[str, Any]) -> None:
+    """Score `record`'s completion by exact match, then run it in the sandbox."""
+    completion = record["completion"]
+    scored = {
+        **record,
+        "exact_match": exact(task, completion),
+        "first_line_exact_match": first_line_exact(task, completion),
+    }
+    recorder.submit(run, task.program(completion), scored)
 
 
 def _progress(total: int, done: int) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total, initial=done, desc="infilling", unit="task", dynamic_ncols=True, mininterval=5
-    )
+    return progress(total, done, "infilling", unit="task", mininterval=5)
 
 
 def selected(limit: int | None) -> list[InfillTask]:
@@ -256,10 +229,10 @@ async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
                 raise EvalError(str(error.args[0])) from error
             print(f"{options.model.label}: {_format_name(fmt)}", file=sys.stderr)
             bar = _progress(len(chosen), len(chosen) - len(todo))
-            recorder = _Recorder(run, sandbox, options.workers, lambda: bar.update(1))
+            recorder = Recorder(sandbox, options.workers, lambda: bar.update(1))
             try:
                 for task in todo:
-                    recorder.submit(task, await _fill(engine, fmt, task, budget))
+                    _submit(recorder, run, task, await _fill(engine, fmt, task, budget))
             finally:
                 await recorder.drain()
                 bar.close()
@@ -289,10 +262,10 @@ async def evaluate_samples(path: Path, out: Path, sandbox: Sandbox, workers: int
     todo = [s for s in samples if s[0].task_id not in recorded]
     started = time.perf_counter()
     bar = _progress(len(samples), len(samples) - len(todo))
-    recorder = _Recorder(run, sandbox, workers, lambda: bar.update(1))
+    recorder = Recorder(sandbox, workers, lambda: bar.update(1))
     try:
         for task, completion in todo:
-            recorder.submit(task, {"task_id": task.task_id, "completion": completion})
+            _submit(recorder, run, task, {"task_id": task.task_id, "completion": completion})
     finally:
         await recorder.drain()
         bar.close()
@@ -320,7 +293,7 @@ def _finish(
         "benchmark": BENCHMARK,
         "source": source,
         "tasks": count,
-        "tasks_total": TASKS,
+        "tasks_total": len(infilling_tasks()),
         "exact_match": share("exact_match"),
         "pass@1": share("passed"),
         "first_line_exact_match": share("first_line_exact_match"),

@@ -96,6 +96,7 @@ def test_canonical_middles_score_one(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (result["tasks"], result["exact_match"], result["pass@1"]) == (77, 1.0, 1.0)
     assert len(records(out)) == 77
     assert "exact match = 1.0000, pass@1 = 1.0000 over 77 of 1033 tasks" in capsys.readouterr().out
+    assert result["tasks_total"] == 1033
 
 
 def test_empty_middles_fail(tmp_path: Path) -> None:
