@@ -67,7 +67,11 @@ class KvStore:
             return None, 0
         held = entry.cache.get_seq_length()
         if held > reuse:
-            entry.cache.crop(reuse - held)
+            try:
+                entry.cache.crop(reuse - held)
+            except (RuntimeError, ValueError):
+                # A sliding-window layer past its window cannot roll back: encode afresh.
+                return None, 0
         return entry.cache, reuse
 
     def put(self, key: str, ids: list[int], cache: Any, budget_bytes: int) -> None:

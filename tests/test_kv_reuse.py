@@ -134,6 +134,26 @@ def test_a_cache_larger_than_the_budget_is_not_kept() -> None:
     assert len(store) == 0 and store.take("a", list(range(200))) == (None, 0)
 
 
+def test_a_cache_that_cannot_roll_back_is_encoded_afresh() -> None:
+    from transformers import DynamicCache, MistralConfig
+
+    # A sliding-window model (Mistral, StarCoder2, Gemma) past its window of 8 tokens.
+    config = MistralConfig(
+        num_hidden_layers=1,
+        sliding_window=8,
+        hidden_size=16,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    cache = DynamicCache(config=config)
+    keys = torch.zeros(1, 1, 40, 8)
+    cache.update(keys, keys.clone(), 0)
+    store = KvStore()
+    store.put("a", list(range(40)), cache, budget_bytes=2**20)
+    assert store.take("a", [*range(30), 99]) == (None, 0)
+    assert len(store) == 0
+
+
 def test_consecutive_completions_in_a_document_reuse_the_code_before_the_cursor(
     engine: TransformersEngine,
 ) -> None:
