@@ -41,7 +41,9 @@ from starchat.finetune.evaluate.humaneval import (
 )
 from starchat.finetune.evaluate.rundir import RunDir
 from starchat.finetune.evaluate.sandbox import Sandbox
+from starchat.prompts import fim
 from starchat.prompts.completion import shape_at
+from starchat.prompts.files import read_text
 from starchat.prompts.fim import FimFormat
 from starchat.server.completions import Budget, complete, resolve_format
 
@@ -171,6 +173,19 @@ def selected(limit: int | None) -> list[InfillTask]:
     return tasks[:limit] if limit is not None else tasks
 
 
+PROMPT_RULES = (f"prompts/{fim.FILE}", "prompts/completion.py")
+"""The files that say how the editor asks for a completion and reads it: a change to either
+makes a different run (part of its identity, as a digest of the file's text)."""
+
+
+def prompt_digests() -> dict[str, str]:
+    """Each of `PROMPT_RULES` with the sha256 of its text (16 hex digits)."""
+    return {
+        name: hashlib.sha256(read_text(name.removeprefix("prompts/")).encode()).hexdigest()[:16]
+        for name in PROMPT_RULES
+    }
+
+
 def _format_name(fmt: FimFormat | None) -> str:
     return fmt.name if fmt is not None else LEFT_TO_RIGHT
 
@@ -213,6 +228,7 @@ async def evaluate_model(options: Options, sandbox: Sandbox) -> dict[str, Any]:
             "max_new_tokens": budget.max_new_tokens,
             "prefix_tokens": budget.prefix_tokens,
             "suffix_tokens": budget.suffix_tokens,
+            **prompt_digests(),
         },
     )
     run.claim()

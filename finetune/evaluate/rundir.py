@@ -51,7 +51,7 @@ class RunDir:
                 f"{self.path / _IDENTITY} is not valid JSON ({error}); remove it"
             ) from error
         differences = [
-            f"{key}: {recorded.get(key)!r} there, {value!r} now"
+            f"{key}: {_recorded(recorded, key)} there, {value!r} now"
             for key, value in self.identity.items()
             if recorded.get(key) != value
         ]
@@ -127,6 +127,11 @@ class RunDir:
             os.close(fd)
             raise UnsafeOutputError(f"{where} has another hard link; {_ADVICE}")
         return fd
+
+
+def _recorded(identity: dict[str, Any], key: str) -> str:
+    """How a value of a run.json reads in a message (absent: an older run did not record it)."""
+    return repr(identity[key]) if key in identity else "not recorded"
 
 
 def _line(record: dict[str, Any]) -> str:

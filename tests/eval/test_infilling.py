@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from starchat.finetune.evaluate import infilling
 from starchat.finetune.evaluate.cli import main
 from starchat.finetune.evaluate.humaneval import load_tasks
 from starchat.finetune.evaluate.infilling import infilling_tasks
@@ -208,7 +209,10 @@ def infilling_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_real_model_through_the_editor_path(
-    infilling_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    infilling_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "out"
     args = ["infilling", "--model", str(infilling_model), "--limit", "3", "--out", str(out)]
@@ -239,6 +243,26 @@ def test_a_real_model_through_the_editor_path(
     # Other settings are another run: refused, nothing touched.
     assert main([*args, "--fim-format", "none"]) == 2
     assert "fim_format: 'auto' there, 'none' now" in capsys.readouterr().err
+    assert (out / "samples.jsonl").read_text() == before
+    # So is a change to the rules that ask and read completions (FIM formats, post-processing).
+    recorded = json.loads((out / "run.json").read_text())
+    assert recorded.keys() >= {"prompts/fim.toml", "prompts/completion.py"}
+    original = infilling.read_text
+    for name in ("fim.toml", "completion.py"):
+        with monkeypatch.context() as patched:
+            patched.setattr(
+                infilling, "read_text", lambda n, f=name: original(n) + ("\n" if n == f else "")
+            )
+            assert main(args) == 2
+            err = capsys.readouterr().err
+            assert f"holds results of a different run (prompts/{name}: " in err
+            assert f"{recorded[f'prompts/{name}']!r} there, " in err
+        assert (out / "samples.jsonl").read_text() == before
+    # A folder from before the digests were recorded is refused too.
+    del recorded["prompts/completion.py"]
+    (out / "run.json").write_text(json.dumps(recorded))
+    assert main(args) == 2
+    assert "(prompts/completion.py: not recorded there, '" in capsys.readouterr().err
     assert (out / "samples.jsonl").read_text() == before
 
 
