@@ -315,15 +315,18 @@ def eval_sampling(options: Options) -> Sampling:
 
 
 def _run_dirs(options: Options, sampling: Sampling) -> dict[str, RunDir]:
-    unknown = [v for v in options.variants if v not in VARIANTS]
-    if unknown or not options.variants:
+    names = list(dict.fromkeys(options.variants))
+    if not names:
+        raise EvalError(f"no prompt variant given; choose from {', '.join(VARIANTS)}")
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
         raise EvalError(
             f"unknown prompt variant {', '.join(map(repr, unknown))}; "
             f"choose from {', '.join(VARIANTS)}"
         )
-    several = len(options.variants) > 1
+    several = len(names) > 1
     dirs = {}
-    for name in dict.fromkeys(options.variants):
+    for name in names:
         dirs[name] = RunDir(
             options.out / name if several else options.out,
             {

@@ -217,6 +217,27 @@ def test_prompt_variants_side_by_side_on_a_tiny_model(
     assert "unknown prompt variant 'nope'" in capsys.readouterr().err
 
 
+def test_a_variant_named_twice_is_one_variant(tmp_path: Path) -> None:
+    """`--variants editor,editor` is a single-variant run: it writes into `out` itself."""
+    from starchat.finetune.evaluate.generation import ModelSpec
+    from starchat.finetune.evaluate.humaneval import Options, _run_dirs, eval_sampling
+
+    out = tmp_path / "out"
+    options = Options(out=out, model=ModelSpec("m"), variants=("editor", "editor"))
+    runs = _run_dirs(options, eval_sampling(options))
+    assert list(runs) == ["editor"]
+    assert runs["editor"].path == out
+
+
+def test_no_variant_given_is_said_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    args = ["humaneval", "--model", str(tmp_path / "no-model"), "--out", str(out)]
+    assert main([*args, "--variants", " , "]) == 2
+    err = capsys.readouterr().err
+    assert "no prompt variant given; choose from editor, plain" in err
+    assert not out.exists()
+
+
 def test_a_missing_model_is_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = main(
         [
