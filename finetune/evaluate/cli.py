@@ -375,12 +375,23 @@ def main(argv: list[str] | None = None) -> int:
     except (EvalError, SandboxError) as error:
         print(f"starchat eval: error: {error}", file=sys.stderr)
         untouched = isinstance(error, OtherRunError | UnsafeOutputError)
-        if not untouched and args.out is not None and any(args.out.glob("*.jsonl")):
+        if not untouched and _has_results(args.out):
             print(f"results so far are kept in {args.out}; rerun to resume", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted; results so far are in {args.out}; rerun to resume", file=sys.stderr)
+        if args.out is not None:
+            print(
+                f"\ninterrupted; results so far are in {args.out}; rerun to resume",
+                file=sys.stderr,
+            )
+        else:
+            print("\ninterrupted", file=sys.stderr)
         return 130
+
+
+def _has_results(out: Path | None) -> bool:
+    """Whether `out` holds samples (one variant's in `out`, several variants' below it)."""
+    return out is not None and any(out.glob("**/*.jsonl"))
 
 
 if __name__ == "__main__":

@@ -214,7 +214,10 @@ def test_prompt_variants_side_by_side_on_a_tiny_model(
     assert main([*args[:-1], str(alone), "--variants", "plain"]) == 0
     assert [r["answer"] for r in records(alone)] == [r["answer"] for r in records(out / "plain")]
     assert main([*args, "--variants", "editor,nope"]) == 2
-    assert "unknown prompt variant 'nope'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown prompt variant 'nope'" in err
+    # The samples are in out/<variant>/: the error says they are kept.
+    assert f"results so far are kept in {out}; rerun to resume" in err
 
 
 def test_a_variant_named_twice_is_one_variant(tmp_path: Path) -> None:

@@ -266,6 +266,18 @@ def test_a_real_model_through_the_editor_path(
     assert (out / "samples.jsonl").read_text() == before
 
 
+def test_an_interrupt_without_an_output_folder_names_no_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(infilling, "write_tasks", interrupted)
+    assert main(["infilling", "--write-tasks", str(tmp_path / "tasks.jsonl")]) == 130
+    err = capsys.readouterr().err
+    assert err == "\ninterrupted\n"
+
+
 def test_left_to_right_when_told_none(infilling_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = ["infilling", "--model", str(infilling_model), "--fim-format", "none"]
