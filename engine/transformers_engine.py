@@ -38,6 +38,7 @@ from starchat.engine.sampling import (
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_MODEL_SAMPLING,
     STARCHAT_SAMPLING,
+    for_purpose,
     merged,
 )
 from starchat.engine.settings import EngineSettings
@@ -106,6 +107,9 @@ class TransformersEngine:
         self._tokenizer: Any = None
         self._template: str | None = None
         self._stop_ids: list[int] = []
+        self._vocab: dict[str, int] = {}
+        """The tokenizer's vocabulary, read once per load (a completion's stop tokens are
+        looked up in it on every keystroke)."""
         self._defaults = STARCHAT_SAMPLING
         self._context_window = settings.context_tokens or 8192
         self._kv = KvStore()
@@ -224,7 +228,7 @@ class TransformersEngine:
 
     def _configure(self, tokenizer: Any, model: Any) -> None:
         """Pick the dialogue format, stop tokens, sampling defaults and context window."""
-        vocab = tokenizer.get_vocab()
+        self._vocab = vocab = tokenizer.get_vocab()
         stop_ids: set[int] = set()
         eos = model.generation_config.eos_token_id
         stop_ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -332,9 +336,9 @@ class TransformersEngine:
     async def complete(self, request: CompletionRequest) -> AsyncGenerator[Chunk | Usage, None]:
         await self.load()
         prompt_ids = await asyncio.to_thread(self._encode_text, request.prompt, request.bos)
-        vocab = self._tokenizer.get_vocab()
+        vocab = self._vocab
         stop_ids = sorted(set(self._stop_ids) | {vocab[t] for t in request.stop if t in vocab})
-        sampling = merged(request.sampling, Sampling(repetition_penalty=1.0))
+        sampling = for_purpose(request.sampling, "code")
         plan = _Plan(
             request.seed,
             stop_ids,

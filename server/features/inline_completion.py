@@ -31,7 +31,7 @@ from starchat.engine import (
     ModelLoadError,
     ModelNotFoundError,
 )
-from starchat.server.completions import Budget, complete
+from starchat.server.completions import Budget, complete, resolve_format
 from starchat.server.context import relative_path
 from starchat.server.documents import Document
 from starchat.server.lsp.errors import RangeError, guarded
@@ -122,7 +122,8 @@ def register(server: "StarChatServer") -> None:
         ticket = supersession.begin(uri)
         try:
             engine = await ls.host.completer()
-            fmt = ls.completion_format()
+            # The format of this engine (the settings may have swapped the model meanwhile).
+            fmt = resolve_format(ls.options.fim_format, engine, engine.health().model)
             infill, _ = await complete(
                 engine,
                 fmt,

@@ -40,6 +40,9 @@ class StatusReporter:
         self._bar: ProgressBar | None = None
         self._shown: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Future[None]] = set()
+        self._error_shown: Health | None = None
+        """The chat model's failure last shown (a status sent for another reason, such as
+        the completion model, does not show it again)."""
 
     def on_status(self, health: Health) -> None:
         self._ls.protocol.notify(methods.STATUS, self._ls.status_json())
@@ -56,7 +59,10 @@ class StatusReporter:
                 else "failed"
             )
             self._keep(self._end(bar, shown, done))
-        if health.state == "error":
+        if health.state != "error":
+            self._error_shown = None
+        elif health != self._error_shown:
+            self._error_shown = health
             self._ls.show(
                 f"StarChat could not load the model: {health.message}. Fix the "
                 "starchat.model (or starchat.backend, starchat.backendUrl, starchat.device) "

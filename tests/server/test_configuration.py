@@ -124,7 +124,13 @@ async def test_a_failed_load_is_reported_and_fixed_by_a_setting(
     states = [s["state"] for s in client.statuses]
     # (A status sent for the workspace index before the change may arrive after `clear()`.)
     assert states[states.index("loading") :] == ["loading", "error"]
-    assert any("could not load the model" in m and "starchat.model" in m for m in errors(client))
+    shown = [m for m in errors(client) if "could not load the model" in m]
+    assert len(shown) == 1 and "starchat.model" in shown[0], shown
+    # A change elsewhere (the completion model) sends a status again, not the error again.
+    settings_change(client, {"starchat": {"completionModel": str(tmp_path / "no-fim")}})
+    await asyncio.sleep(1)
+    assert [m for m in errors(client) if "could not load the model" in m] == shown
+    settings_change(client, {"starchat": {"completionModel": ""}})
 
     settings_change(client, {"starchat": {"model": str(tiny_model_dir)}})
     reply = await chat(client)  # waits for the reload
