@@ -20,8 +20,7 @@ from starchat.prompts import ACTIONS, Message, render_action, render_starchat
 from starchat.prompts import system_prompt as named_system_prompt
 from starchat.prompts.completion import shape_at
 from starchat.server.actions import action_slots
-from starchat.server.completions import Budget as CompletionBudget
-from starchat.server.completions import completion_request, resolve_format
+from starchat.server.completions import around, completion_request, resolve_format
 from starchat.server.context import editor_context, relative_path
 from starchat.server.conversations import Conversation
 from starchat.server.documents import Document
@@ -141,18 +140,10 @@ def _completion_prompt(args: argparse.Namespace) -> int:
     engine = create_engine(settings, _progress)
     asyncio.run(engine.load())
     fmt = resolve_format(options.fim_format, engine, engine.health().model)
-    budget = CompletionBudget(
-        options.completion_prefix_tokens,
-        options.completion_suffix_tokens,
-        options.max_completion_tokens,
-    )
+    budget = options.completion_budget()
+    prefix, suffix = around(document.text, cursor, cursor, budget)
     request = completion_request(
-        engine,
-        fmt,
-        document.text[:cursor],
-        document.text[cursor:],
-        relative_path(document.uri, [Path.cwd().as_uri()]),
-        budget,
+        engine, fmt, prefix, suffix, relative_path(document.uri, [Path.cwd().as_uri()]), budget
     )
     shape = shape_at(document.text[:cursor], document.text[cursor:])
     _progress(

@@ -25,10 +25,26 @@ from starchat.server.redaction import redact
 _TEMPLATE_ROOM = 32
 """Tokens left for the format's own tokens and a file-path header."""
 
+_CHARS_PER_TOKEN_BOUND = 48
+"""The prompt never holds more characters than this per budgeted token: a 5 MB file is not
+copied to complete one line."""
+
+_WINDOW_STEP = 1 << 16
+"""The window's start moves in steps of this many characters, not with each keystroke."""
+
 _GRID_LINES = 16
 """The prompt's code starts on a line whose number is a multiple of this: the start stays put
 while the user types, so consecutive completions share their prompt up to the cursor (and
 its cached keys and values), at the cost of at most this many lines of context."""
+
+
+def around(text: str, start: int, end: int, budget: "Budget") -> tuple[str, str]:
+    """The text before `start` and after `end` that a completion there may use: a bounded
+    window (a 5 MB file is not copied), whose start moves in steps so that consecutive
+    prompts share their start (see `stable_start`)."""
+    bound = (budget.prefix_tokens + budget.suffix_tokens) * _CHARS_PER_TOKEN_BOUND
+    low = max(0, start - bound) // _WINDOW_STEP * _WINDOW_STEP
+    return text[low:start], text[end : end + bound]
 
 
 def stable_start(prefix: str, before: str) -> str:

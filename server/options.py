@@ -27,6 +27,7 @@ from pydantic.alias_generators import to_camel
 from starchat.engine import EngineSettings, Sampling
 from starchat.engine.sampling import STARCHAT_SAMPLING
 from starchat.prompts import system_prompt
+from starchat.server.completions import Budget
 from starchat.server.redaction import redact
 
 SECTION = "starchat"
@@ -131,6 +132,12 @@ class Options(BaseModel):
         if not self.completion_model or self.completion_model == self.model:
             return None
         return replace(self.engine_settings(), model=self.completion_model)
+
+    def completion_budget(self) -> Budget:
+        """The tokens an inline completion reads around the cursor and writes."""
+        return Budget(
+            self.completion_prefix_tokens, self.completion_suffix_tokens, self.max_completion_tokens
+        )
 
     def sampling(self) -> Sampling:
         return Sampling(

@@ -75,3 +75,34 @@ def test_prompt_with_workspace_shows_the_references_and_never_a_secret(tmp_path:
     assert "references: billing.py:1-2" in result.stderr
     tight = _run("prompt", "--workspace", str(tmp_path), "--workspace-tokens", "5", question)
     assert "billing.py" not in tight.stdout and "references: none" in tight.stderr
+
+
+def test_prompt_shows_an_inline_completions_prompt(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from tests.tiny_model import build_tiny_starchat
+
+    source = tmp_path / "pkg" / "shapes.py"
+    source.parent.mkdir()
+    source.write_text("def area(w, h):\n    return \n\nprint(area(2, 3))\n")
+    fim = build_tiny_starchat(tmp_path / "fim", fim=True)
+
+    def prompt(*args: str) -> subprocess.CompletedProcess[str]:
+        # Line 2, column 12: after `    return `, as an editor shows it (1-based).
+        command = [*STARCHAT, "prompt", "--complete", "pkg/shapes.py:2:12", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    infilling = prompt("--model", str(fim))
+    assert infilling.returncode == 0, infilling.stderr
+    assert infilling.stdout.endswith(
+        "<fim_prefix>def area(w, h):\n    return <fim_suffix>\n\nprint(area(2, 3))\n<fim_middle>"
+    )
+    assert "fill-in-the-middle (starcoder), one line" in infilling.stderr
+    left_to_right = prompt("--model", str(tiny_model_dir))
+    assert left_to_right.stdout == "def area(w, h):\n    return "
+    assert "left to right (no FIM tokens)" in left_to_right.stderr
+    past = subprocess.run(
+        [*STARCHAT, "prompt", "--complete", f"{source}:9:1", "--model", str(fim)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert past.returncode != 0 and "has 5 lines, not 9" in past.stderr

@@ -31,7 +31,7 @@ from starchat.engine import (
     ModelLoadError,
     ModelNotFoundError,
 )
-from starchat.server.completions import Budget, complete, resolve_format
+from starchat.server.completions import around, complete, resolve_format
 from starchat.server.context import relative_path
 from starchat.server.documents import Document
 from starchat.server.lsp.errors import RangeError, guarded
@@ -40,12 +40,6 @@ if TYPE_CHECKING:
     from starchat.server.session import StarChatServer
 
 logger = logging.getLogger(__name__)
-
-_CHARS_PER_TOKEN_BOUND = 48
-"""The prompt never holds more characters than this per budgeted token: a 5 MB file is not
-copied to complete one line."""
-
-_STEP = 1 << 16
 
 _UNAVAILABLE = (ModelLoadError, ModelNotFoundError, BackendUnavailableError)
 _NOTHING = types.InlineCompletionList(items=[])
@@ -69,15 +63,6 @@ class Supersession:
     def end(self, uri: str, ticket: int) -> None:
         if self._latest.get(uri) == ticket:
             del self._latest[uri]
-
-
-def budget(ls: "StarChatServer") -> Budget:
-    options = ls.options
-    return Budget(
-        options.completion_prefix_tokens,
-        options.completion_suffix_tokens,
-        options.max_completion_tokens,
-    )
 
 
 def cursor_offset(document: Document, position: types.Position) -> int:
@@ -106,19 +91,15 @@ def register(server: "StarChatServer") -> None:
         document = ls.documents.get(uri)
         cursor = cursor_offset(document, params.position)
         version = document.version
-        limits = budget(ls)
-        bound = (limits.prefix_tokens + limits.suffix_tokens) * _CHARS_PER_TOKEN_BOUND
+        limits = ls.options.completion_budget()
         start = cursor
         typed = ""
         selected = params.context.selected_completion_info
         if selected is not None:
             start = document.span(selected.range).start
             typed = selected.text
-        # The text's start moves in steps, not with each keystroke, so that consecutive
-        # prompts share their start (completions.stable_start).
-        lo = max(0, start - bound) // _STEP * _STEP
-        prefix = document.text[lo:start] + typed
-        suffix = document.text[cursor : cursor + bound]
+        before, suffix = around(document.text, start, cursor, limits)
+        prefix = before + typed
         ticket = supersession.begin(uri)
         try:
             engine = await ls.host.completer()

@@ -77,25 +77,6 @@ async def test_the_prompt_on_the_wire_is_the_models_fim_format(
     assert completion["infilling"] is True and completion["format"] == "starcoder"
 
 
-async def test_with_infilling_off_the_prompt_is_the_code_before_the_cursor(
-    client: StarChatClient, served: OpenAIStub
-) -> None:
-    configure(client, fimFormat="none")
-    try:
-        deadline = time.monotonic() + 10
-        while (await status(client))["completion"]["infilling"] is not False:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
-        served.answer("w * h\n\nprint(area(2, 3))")
-        result = await client.protocol.send_request_async(
-            types.TEXT_DOCUMENT_INLINE_COMPLETION, params()
-        )
-        assert [i.insert_text for i in result.items] == ["w * h"]
-        assert served.requests[-1]["prompt"] == "def area(w, h):\n    return "
-    finally:
-        configure(client, fimFormat="auto")
-
-
 async def test_cancel_hangs_up_on_the_backend(client: StarChatClient, served: OpenAIStub) -> None:
     served.answer("x" * 400)  # 100 chunks, 2 s at the stub's pace
     disconnects, sent = served.disconnects, len(served.requests)
@@ -136,3 +117,22 @@ async def test_a_newer_request_supersedes_the_older_one(
     assert list(first.items) == []  # stopped, not shown
     # The older one stopped at its next chunk instead of streaming its 2 s answer.
     assert time.perf_counter() - started < 1.5
+
+
+async def test_with_infilling_off_the_prompt_is_the_code_before_the_cursor(
+    client: StarChatClient, served: OpenAIStub
+) -> None:
+    configure(client, fimFormat="none")
+    try:
+        deadline = time.monotonic() + 10
+        while (await status(client))["completion"]["infilling"] is not False:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        served.answer("w * h\n\nprint(area(2, 3))")
+        result = await client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, params()
+        )
+        assert [i.insert_text for i in result.items] == ["w * h"]
+        assert served.requests[-1]["prompt"] == "def area(w, h):\n    return "
+    finally:
+        configure(client, fimFormat="auto")
