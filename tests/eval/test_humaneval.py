@@ -15,24 +15,15 @@ from starchat.finetune.evaluate.humaneval import (
     question,
 )
 
+from tests.eval.conftest import summary, write_samples
+
 TASKS = load_tasks()
-
-
-def write_samples(path: Path, completions: dict[str, str]) -> Path:
-    path.write_text(
-        "".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in completions.items())
-    )
-    return path
 
 
 def records(out: Path) -> list[dict[str, object]]:
     """The samples in task order (they are written as their sandboxed runs finish)."""
     rows = [json.loads(line) for line in (out / "samples.jsonl").open()]
     return sorted(rows, key=lambda r: int(str(r["task_id"]).split("/")[1]))
-
-
-def summary(out: Path) -> dict[str, object]:
-    return json.loads((out / "summary.json").read_text())
 
 
 @pytest.mark.parametrize(("solution", "expected"), [("canonical", 1.0), ("empty", 0.0)])

@@ -9,24 +9,15 @@ from starchat.finetune.evaluate.cli import main
 from starchat.finetune.evaluate.humaneval import load_tasks
 from starchat.finetune.evaluate.infilling import infilling_tasks
 
+from tests.eval.conftest import summary, write_samples
+
 TASKS = infilling_tasks()
 PROBLEMS = load_tasks()
-
-
-def write_samples(path: Path, completions: dict[str, str]) -> Path:
-    path.write_text(
-        "".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in completions.items())
-    )
-    return path
 
 
 def records(out: Path) -> dict[str, dict[str, object]]:
     rows = [json.loads(line) for line in (out / "samples.jsonl").open()]
     return {str(r["task_id"]): r for r in rows}
-
-
-def summary(out: Path) -> dict[str, object]:
-    return json.loads((out / "summary.json").read_text())
 
 
 def test_every_non_blank_solution_line_is_one_task_the_papers_1033() -> None:
