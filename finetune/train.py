@@ -106,6 +106,7 @@ def train(recipe: Recipe) -> int:
         path = write_metrics(recipe.output_dir, metrics)
         plot_loss_curve(recipe.output_dir, trainer.state.log_history, str(recipe.output_dir.name))
         say(f"saved the model, {path.name} and loss_curve.png in {recipe.output_dir}")
+    _end_distributed()
     return 0
 
 
@@ -240,6 +241,19 @@ def _init_distributed(recipe: Recipe) -> None:
         deepspeed.init_distributed(dist_backend="gloo")
     elif not recipe.training.get("ddp_backend"):
         recipe.training["ddp_backend"] = "gloo"
+
+
+def _end_distributed() -> None:
+    """Every rank waits until rank 0 has written the metrics, then leaves the process group.
+
+    A rank that exits while its peers still hold gloo connections can abort in native code at
+    interpreter shutdown; the launcher then kills the others, and a finished run would look
+    failed (or stop before metrics.json is written)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _quiet_library_warnings() -> None:

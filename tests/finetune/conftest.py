@@ -89,7 +89,8 @@ def free_port() -> int:
 def failure(done: subprocess.CompletedProcess[str]) -> str:
     """The worker's own traceback (torchrun's summary at the end hides it)."""
     text = done.stdout + done.stderr
-    native = [line for line in text.splitlines() if "terminate called" in line or "what():" in line]
+    marks = ("terminate called", "what():", "starchat finetune: error:")
+    native = [line for line in text.splitlines() if any(mark in line for mark in marks)]
     start = text.find("Traceback")
     shown = text[start : start + 4000] if start >= 0 else text[-4000:]
     return "\n".join([*native, shown])
