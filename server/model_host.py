@@ -88,12 +88,7 @@ class ModelHost:
         if old is not None:
             self._spawn(old.close())
         if settings is not None:
-            loop = asyncio.get_running_loop()
-
-            def progress(message: str) -> None:
-                loop.call_soon_threadsafe(self._progress, message)
-
-            self._completer = self._create(settings, progress)
+            self._completer = self._new_engine(settings)
             self._spawn(self._load_completer(self._completer))
         self._publish()
 
@@ -126,16 +121,20 @@ class ModelHost:
         return engine
 
     async def _load_completer(self, engine: Engine) -> None:
-        self._completer_failure = None
-        try:
-            await engine.load()
-        except EngineError as error:
-            self._completer_failure = error
-        except Exception as error:
-            logger.exception("loading the completion model failed")
-            self._completer_failure = ModelLoadError(f"Could not load the model: {error}")
+        self._completer_failure = None  # not a failure while it loads
+        self._completer_failure = await _loaded(engine)
         if engine is self._completer:
             self._publish()
+
+    def _new_engine(self, settings: EngineSettings) -> Engine:
+        """An engine for `settings`, not yet loaded, whose loading progress reaches the
+        listeners (it is reported from the loading thread)."""
+        loop = asyncio.get_running_loop()
+
+        def progress(message: str) -> None:
+            loop.call_soon_threadsafe(self._progress, message)
+
+        return self._create(settings, progress)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -157,12 +156,7 @@ class ModelHost:
         if settings == self._settings:
             return
         self._settings = settings
-        loop = asyncio.get_running_loop()
-
-        def progress(message: str) -> None:  # called from the loading thread
-            loop.call_soon_threadsafe(self._progress, message)
-
-        self._pending = self._create(settings, progress)
+        self._pending = self._new_engine(settings)
         self._publish()
         self._spawn(self._catch_up_queued())
 
@@ -206,13 +200,7 @@ class ModelHost:
     async def _load(self, engine: Engine) -> None:
         self._failure = None
         self._publish()
-        try:
-            await engine.load()
-        except EngineError as error:
-            self._failure = error
-        except Exception as error:  # a backend bug must not leave the status at "loading"
-            logger.exception("loading the model failed")
-            self._failure = ModelLoadError(f"Could not load the model: {error}")
+        self._failure = await _loaded(engine)
         if engine is self._engine:
             self._publish()
 
@@ -229,3 +217,16 @@ class ModelHost:
     def _progress(self, message: str) -> None:
         for listener in list(self._listeners):
             listener.on_progress(message)
+
+
+async def _loaded(engine: Engine) -> EngineError | None:
+    """Load `engine`; the failure, if any (a backend bug must not leave a status at
+    "loading", so any exception becomes a load error)."""
+    try:
+        await engine.load()
+    except EngineError as error:
+        return error
+    except Exception as error:
+        logger.exception("loading %s failed", engine.health().model)
+        return ModelLoadError(f"Could not load the model: {error}")
+    return None
