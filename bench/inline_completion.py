@@ -14,7 +14,11 @@ requests while a long chat answer streams on the same model (the completion runs
 never queued behind it): p50/p95 and the ratio to idle. Last, cancel: a long completion is
 stopped after a few chunks; the time until the engine is free (in process: `aclose()`
 returns once the decode thread has ended) and until the LSP client has its "cancelled"
-answer.
+answer. Then typing, in process: a character typed while the completion before it is still
+working (asked half its cold time later, superseded, stopping at its next token); the newer
+completion's time when it waits for the document's cache the older one holds (the server
+now) vs when it encodes on its own beside it (before: the cache was out, so it started
+cold).
 
     .venv/bin/python bench/inline_completion.py [--model fim|default|DIR] [--cursors 20]
 """
@@ -35,7 +39,13 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
-from starchat.engine import CompletionRequest, EngineSettings, Sampling, create_engine
+from starchat.engine import (
+    CacheSlot,
+    CompletionRequest,
+    EngineSettings,
+    Sampling,
+    create_engine,
+)
 from starchat.server import methods
 from starchat.server.completions import Budget, complete, resolve_format
 
@@ -105,7 +115,8 @@ async def through_lsp(client: Client, line: int, character: int) -> tuple[float,
     result = await client.text_document_inline_completion_async(params(line, character))
     elapsed = time.perf_counter() - started
     items = result.items if isinstance(result, types.InlineCompletionList) else []
-    return elapsed, items[0].insert_text if items else ""
+    text = items[0].insert_text if items else ""
+    return elapsed, text if isinstance(text, str) else text.value
 
 
 def model_argument(value: str) -> str | None:
@@ -131,6 +142,32 @@ async def cancel_in_process(engine: Any, prompt: str) -> float:
     started = time.perf_counter()
     await stream.aclose()
     return (time.perf_counter() - started) * 1e3
+
+
+async def keystroke(
+    engine: Any, fmt: Any, text: str, offset: int, budget: Budget, shared: bool, delay: float
+) -> float:
+    """Ms until the completion after one more typed character, asked `delay` s after the
+    one at `offset` (which it supersedes). `shared`: both use the document's cache slot, as
+    the server does; else the newer one has a slot of its own (encodes from scratch)."""
+    key = f"typing:{offset}:{shared}"
+    superseded = False
+    older = asyncio.ensure_future(
+        complete(
+            engine, fmt, text[:offset], text[offset:], SOURCE.name, budget,
+            stop_early=lambda: superseded, cache=CacheSlot(key, 1024),
+        )
+    )  # fmt: skip
+    await asyncio.sleep(delay)
+    superseded = True
+    started = time.perf_counter()
+    await complete(
+        engine, fmt, text[: offset + 1], text[offset + 1 :], SOURCE.name, budget,
+        cache=CacheSlot(key if shared else f"{key}:own", 1024),
+    )  # fmt: skip
+    took = (time.perf_counter() - started) * 1e3
+    await older
+    return took
 
 
 async def main() -> None:
@@ -215,6 +252,13 @@ async def main() -> None:
     client.exit(None)
     await client.stop()
 
+    typing_points = points[: max(3, len(points) // 4)]
+    cold_ms = statistics.median(t * 1e3 for t, _ in local)
+    shared_ms, own_ms = [], []
+    for _, _, offset in typing_points:  # alternating, so drift hits both alike
+        shared_ms.append(await keystroke(engine, fmt, text, offset, budget, True, cold_ms / 2e3))
+        own_ms.append(await keystroke(engine, fmt, text, offset, budget, False, cold_ms / 2e3))
+
     lat_local = [t * 1e3 for t, _ in local]
     lat_lsp = [t * 1e3 for t, _ in remote]
     lat_busy = [t * 1e3 for t, _ in busy]
@@ -237,6 +281,10 @@ async def main() -> None:
         "chat_still_streaming": chat_still_streaming,
         "cancel_to_free_engine_ms": round(statistics.median(frees), 1),
         "cancel_to_lsp_answer_ms": round(statistics.median(cancels), 1),
+        "typing_keystrokes": len(typing_points),
+        "typing_shared_cache_p50_ms": round(percentile(shared_ms, 0.5), 1),
+        "typing_own_cache_p50_ms": round(percentile(own_ms, 0.5), 1),
+        "typing_speedup": round(sum(own_ms) / sum(shared_ms), 2),
     }
     print(
         f"model {args.model} ({report['format'] or 'left to right'}), {len(points)} cursors "
@@ -250,7 +298,11 @@ async def main() -> None:
         f"p95 {report['busy_p95_ms']} ms ({report['busy_ratio_p50']}× idle; "
         f"chat still streaming after {len(busy)} completions: {chat_still_streaming})\n"
         f"  cancel: engine free in {report['cancel_to_free_engine_ms']} ms, "
-        f"LSP answer in {report['cancel_to_lsp_answer_ms']} ms"
+        f"LSP answer in {report['cancel_to_lsp_answer_ms']} ms\n"
+        f"  a keystroke while the completion before it works ({len(typing_points)} "
+        f"keystrokes): p50 {report['typing_shared_cache_p50_ms']} ms waiting for its cache "
+        f"vs {report['typing_own_cache_p50_ms']} ms encoding beside it "
+        f"({report['typing_speedup']}× sooner in total)"
     )
     print(json.dumps(report))
 

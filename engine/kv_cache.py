@@ -8,10 +8,18 @@ there. Correctness never depends on the bookkeeping: only tokens equal to the ne
 own are reused, so a trimmed history, a changed system prompt or settings simply reuse less
 (a short common prefix drops the entry). Entries are evicted least recently used first
 within a memory budget; one larger than the whole budget is not kept (the turn re-encodes).
+
+A generation holds its entry while it runs (it extends the cache in place). A request for a
+key whose cache is out waits for it to come back: the holder is nearly always a completion
+of the same document that the new one superseded, stopping at its next token — often still
+encoding the very code the new one starts with, which is cheaper to wait for than to encode
+again beside it.
 """
 
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +60,30 @@ class KvStore:
     def __init__(self) -> None:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)
+        self._out: dict[str, int] = {}
+        """How many generations hold each key's cache now."""
 
-    def take(self, key: str, prompt_ids: list[int]) -> tuple[Any, int]:
+    def take(
+        self,
+        key: str,
+        prompt_ids: list[int],
+        wait: float = 0.0,
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> tuple[Any, int]:
         """The cache for `key` cut to the part `prompt_ids` starts with, and its length in
-        tokens; (None, 0) when there is none worth using. The entry leaves the store (the
-        generation that uses it extends it in place and stores it again)."""
-        with self._lock:
+        tokens; (None, 0) when there is none worth using. The entry leaves the store until
+        `give_back(key)` (the generation that uses it extends it in place and `put`s it
+        first). While another generation holds it, wait up to `wait` seconds, or until
+        `stopped()`, for it to come back."""
+        deadline = time.monotonic() + wait
+        with self._returned:
+            while self._out.get(key) and not stopped():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._returned.wait(min(left, 0.05))
+            self._out[key] = self._out.get(key, 0) + 1
             entry = self._entries.pop(key, None)
         if entry is None:
             return None, 0
@@ -73,6 +99,14 @@ class KvStore:
                 # A sliding-window layer past its window cannot roll back: encode afresh.
                 return None, 0
         return entry.cache, reuse
+
+    def give_back(self, key: str) -> None:
+        """The generation that took `key` is done with it (after its `put`, if any)."""
+        with self._returned:
+            count = self._out.pop(key, 0) - 1
+            if count > 0:
+                self._out[key] = count
+            self._returned.notify_all()
 
     def put(self, key: str, ids: list[int], cache: Any, budget_bytes: int) -> None:
         """Keep `cache` (holding the first tokens of `ids`) for `key`, evicting the least

@@ -92,6 +92,18 @@ class _Plan:
     """Bytes all kept caches may use."""
 
 
+@dataclass
+class _Reused:
+    """Prompt tokens a generation took from a kept cache (set by its worker thread)."""
+
+    tokens: int = 0
+
+
+_CACHE_WAIT_S = 30.0
+"""The longest a generation waits for its kept cache held by another one (a superseded
+completion gives it back at its next token; this bounds the unforeseen)."""
+
+
 class TransformersEngine:
     """A causal LM from a Hub id or a local directory, served with its chat template."""
 
@@ -382,14 +394,14 @@ class TransformersEngine:
         if self._compiled and not plan.lookup:
             # The compiled static-cache decoder replaces reuse of dynamic caches.
             plan = replace(plan, cache_key=None)
-        cache, cached = self._kv.take(plan.cache_key, prompt_ids) if plan.cache_key else (None, 0)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
         stop_ids = plan.stop_ids
+        reused = _Reused()
         worker = threading.Thread(
             target=self._decode,
-            args=(prompt_ids, sampling, plan, cache, stop, loop, queue),
+            args=(prompt_ids, sampling, plan, reused, stop, loop, queue),
             name="starchat-generate",
             daemon=True,
         )
@@ -418,7 +430,7 @@ class TransformersEngine:
             ttft = first - started if first is not None else None
             decode_time = last - first if first is not None else 0.0
             rate = (generated - 1) / decode_time if generated > 1 and decode_time > 0 else None
-            yield Usage(len(prompt_ids), generated, ttft, rate, finish, cached)
+            yield Usage(len(prompt_ids), generated, ttft, rate, finish, reused.tokens)
         finally:
             stop.set()
             await _joined(worker)
@@ -428,15 +440,42 @@ class TransformersEngine:
         prompt_ids: list[int],
         sampling: Sampling,
         plan: "_Plan",
-        cache: Any,
+        reused: "_Reused",
         stop: threading.Event,
         loop: asyncio.AbstractEventLoop,
         queue: "asyncio.Queue[Any]",
     ) -> None:
+        """Generate in this (worker) thread, holding the conversation's kept cache, if any,
+        for the whole generation (kv_cache.py)."""
+        put = queue.put_nowait
+        key = plan.cache_key
+        try:
+            cache, reused.tokens = (
+                self._kv.take(key, prompt_ids, _CACHE_WAIT_S, stopped=stop.is_set)
+                if key
+                else (None, 0)
+            )
+            try:
+                if not stop.is_set():  # not cancelled while it waited for the cache
+                    self._generate(prompt_ids, sampling, plan, cache, stop, loop, put)
+            finally:
+                if key:
+                    self._kv.give_back(key)
+        finally:
+            loop.call_soon_threadsafe(put, _DONE)
+
+    def _generate(
+        self,
+        prompt_ids: list[int],
+        sampling: Sampling,
+        plan: "_Plan",
+        cache: Any,
+        stop: threading.Event,
+        loop: asyncio.AbstractEventLoop,
+        put: Callable[[Any], None],
+    ) -> None:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
-
-        put = queue.put_nowait
 
         class Stream:
             """Receives each new token from `generate`; the first call is the prompt."""
@@ -484,8 +523,6 @@ class TransformersEngine:
                 self._kv.put(plan.cache_key, ids, output.cache, plan.cache_budget)
         except BaseException as error:
             loop.call_soon_threadsafe(put, _Failed(error))
-        finally:
-            loop.call_soon_threadsafe(put, _DONE)
 
     def _generation_kwargs(self, sampling: Sampling, stop_ids: list[int]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {

@@ -176,3 +176,72 @@ def test_consecutive_completions_in_a_document_reuse_the_code_before_the_cursor(
     # Each keystroke re-encodes only the end of its line and the code after the cursor.
     for usage in usages[1:]:
         assert usage.prompt_tokens - usage.cached_tokens < 30, usage
+
+
+def test_a_taker_waits_for_the_cache_another_generation_holds() -> None:
+    """The newer completion of a document gets the cache its superseded predecessor is
+    still extending, once that one puts it back — not nothing."""
+    import threading
+    import time
+
+    store = KvStore()
+    ids = list(range(100))
+    store.put("doc", ids, FakeCache(100), budget_bytes=2**20)
+    held, _ = store.take("doc", ids)
+    got: list[tuple[Any, int]] = []
+    waiter = threading.Thread(target=lambda: got.append(store.take("doc", ids, wait=10)))
+    waiter.start()
+    time.sleep(0.2)
+    assert not got, "it took the entry while another generation held it"
+    store.put("doc", ids, held, budget_bytes=2**20)
+    store.give_back("doc")
+    waiter.join(5)
+    assert got and got[0][0] is held and got[0][1] == 99
+
+
+def test_a_taker_stops_waiting_when_stopped_or_out_of_time() -> None:
+    import time
+
+    store = KvStore()
+    ids = list(range(100))
+    store.put("doc", ids, FakeCache(100), budget_bytes=2**20)
+    store.take("doc", ids)
+    started = time.monotonic()
+    assert store.take("doc", ids, wait=10, stopped=lambda: True) == (None, 0)
+    assert store.take("doc", ids, wait=0.1) == (None, 0)
+    assert time.monotonic() - started < 5
+
+
+def test_a_keystroke_during_a_completion_reuses_what_that_one_encoded(
+    engine: TransformersEngine,
+) -> None:
+    """As in the editor: a completion is still decoding when the user types; the newer
+    request starts at once, the older stops at its next token, and the newer encodes only
+    what differs — with the same answer as without any cache."""
+    from starchat.engine import CompletionRequest
+
+    code = "".join(f"value_{i} = compute({i}, scale=2)\n" for i in range(30))
+    slot = CacheSlot("completion:typing", 64)
+    long = Sampling(max_new_tokens=100, temperature=0.0)
+    short = Sampling(max_new_tokens=8, temperature=0.0)
+
+    async def run() -> tuple[tuple[str, Usage], str]:
+        older = engine.complete(CompletionRequest(code + "result = val", sampling=long, cache=slot))
+        await anext(older)  # decoding, holding the document's cache
+        newer = asyncio.ensure_future(
+            whole(
+                engine.complete(
+                    CompletionRequest(code + "result = valu", sampling=short, cache=slot)
+                )
+            )
+        )
+        await asyncio.sleep(0.05)
+        await older.aclose()  # superseded: stops at its next token
+        plain = await whole(
+            engine.complete(CompletionRequest(code + "result = valu", sampling=short))
+        )
+        return await newer, plain[0]
+
+    (text, usage), plain_text = asyncio.run(run())
+    assert text == plain_text
+    assert usage.prompt_tokens - usage.cached_tokens < 10, usage
