@@ -64,25 +64,25 @@ class KvStore:
         self._out: dict[str, int] = {}
         """How many generations hold each key's cache now."""
 
-    def take(
-        self,
-        key: str,
-        prompt_ids: list[int],
-        wait: float = 0.0,
-        stopped: Callable[[], bool] = lambda: False,
-    ) -> tuple[Any, int]:
-        """The cache for `key` cut to the part `prompt_ids` starts with, and its length in
-        tokens; (None, 0) when there is none worth using. The entry leaves the store until
-        `give_back(key)` (the generation that uses it extends it in place and `put`s it
-        first). While another generation holds it, wait up to `wait` seconds, or until
+    def wait_returned(
+        self, key: str, wait: float, stopped: Callable[[], bool] = lambda: False
+    ) -> None:
+        """While another generation holds `key`'s cache, wait up to `wait` seconds, or until
         `stopped()`, for it to come back."""
         deadline = time.monotonic() + wait
         with self._returned:
             while self._out.get(key) and not stopped():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    break
+                    return
                 self._returned.wait(min(left, 0.05))
+
+    def take(self, key: str, prompt_ids: list[int]) -> tuple[Any, int]:
+        """The cache for `key` cut to the part `prompt_ids` starts with, and its length in
+        tokens; (None, 0) when there is none worth using. The entry leaves the store until
+        `give_back(key)` (the generation that uses it extends it in place and `put`s it
+        first)."""
+        with self._lock:
             self._out[key] = self._out.get(key, 0) + 1
             entry = self._entries.pop(key, None)
         if entry is None:

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
+from contextlib import AbstractContextManager, aclosing, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from starchat.engine.sampling import (
     merged,
 )
 from starchat.engine.settings import EngineSettings
+from starchat.engine.turns import Turns, turns_for
 from starchat.prompts import END_TOKEN, STARCHAT_TEMPLATE, Message
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,25 @@ class _Plan:
     """Bytes all kept caches may use."""
 
 
+def between_steps(stop: threading.Event, turns: Turns | None) -> Any:
+    """What `generate` runs after each step: stop when `stop` is set (cancel, a newer
+    request, a stop text), and hand the device's turn on where threads take turns. Its answer
+    is on the model's device (`generate` ORs it with its own: a CPU tensor beside a GPU's
+    fails)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class BetweenSteps(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            if turns is not None:
+                turns.pass_on()
+            return torch.full(
+                (input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device
+            )
+
+    return BetweenSteps()
+
+
 @dataclass
 class _Reused:
     """Prompt tokens a generation took from a kept cache (set by its worker thread)."""
@@ -125,6 +145,7 @@ class TransformersEngine:
         self._defaults = STARCHAT_SAMPLING
         self._context_window = settings.context_tokens or 8192
         self._kv = KvStore()
+        self._turns = turns_for(settings.device)
         self._compiled = False
         """Decoding uses the static cache transformers compiles (the `compile` setting)."""
 
@@ -174,7 +195,7 @@ class TransformersEngine:
     def _load_sync(self) -> None:
         # One load at a time in the process: transformers' lazy imports are not safe to race
         # (a chat model and a completion model load together), and it bounds peak memory.
-        with _LOADING:
+        with _LOADING, self._turn():
             self._load_one()
 
     def _load_one(self) -> None:
@@ -222,7 +243,9 @@ class TransformersEngine:
         if self._model.device.type != "cuda":
             return "compile needs a CUDA GPU: decoding eagerly"
         self._progress(f"Compiling {self._label}'s decoder (the first time takes minutes)…")
-        ids = torch.tensor([self._encode([{"role": "user", "content": "Hi"}])], device="cuda")
+        ids = torch.tensor(
+            [self._encode([{"role": "user", "content": "Hi"}])], device=self._model.device
+        )
         try:
             with torch.inference_mode():
                 for _ in range(2):  # the second run checks the compiled graph is reused
@@ -450,19 +473,22 @@ class TransformersEngine:
         put = queue.put_nowait
         key = plan.cache_key
         try:
-            cache, reused.tokens = (
-                self._kv.take(key, prompt_ids, _CACHE_WAIT_S, stopped=stop.is_set)
-                if key
-                else (None, 0)
-            )
-            try:
-                if not stop.is_set():  # not cancelled while it waited for the cache
-                    self._generate(prompt_ids, sampling, plan, cache, stop, loop, put)
-            finally:
-                if key:
-                    self._kv.give_back(key)
+            if key:
+                self._kv.wait_returned(key, _CACHE_WAIT_S, stopped=stop.is_set)
+            with self._turn():
+                cache, reused.tokens = self._kv.take(key, prompt_ids) if key else (None, 0)
+                try:
+                    if not stop.is_set():  # not cancelled while it waited
+                        self._generate(prompt_ids, sampling, plan, cache, stop, loop, put)
+                finally:
+                    if key:
+                        self._kv.give_back(key)
         finally:
             loop.call_soon_threadsafe(put, _DONE)
+
+    def _turn(self) -> AbstractContextManager[None]:
+        """The device's turn, on a device where threads take turns (turns.py)."""
+        return self._turns.held() if self._turns is not None else nullcontext()
 
     def _generate(
         self,
@@ -475,7 +501,7 @@ class TransformersEngine:
         put: Callable[[Any], None],
     ) -> None:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import StoppingCriteriaList
 
         class Stream:
             """Receives each new token from `generate`; the first call is the prompt."""
@@ -490,10 +516,6 @@ class TransformersEngine:
 
             def end(self) -> None:
                 pass
-
-        class StopWhenAsked(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
 
         extra: dict[str, Any] = {}
         if plan.lookup:
@@ -514,7 +536,7 @@ class TransformersEngine:
                     input_ids=input_ids,
                     attention_mask=torch.ones_like(input_ids),
                     streamer=Stream(),
-                    stopping_criteria=StoppingCriteriaList([StopWhenAsked()]),
+                    stopping_criteria=StoppingCriteriaList([between_steps(stop, self._turns)]),
                     **self._generation_kwargs(sampling, plan.stop_ids),
                     **extra,
                 )

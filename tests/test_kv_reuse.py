@@ -189,7 +189,12 @@ def test_a_taker_waits_for_the_cache_another_generation_holds() -> None:
     store.put("doc", ids, FakeCache(100), budget_bytes=2**20)
     held, _ = store.take("doc", ids)
     got: list[tuple[Any, int]] = []
-    waiter = threading.Thread(target=lambda: got.append(store.take("doc", ids, wait=10)))
+
+    def newer() -> None:
+        store.wait_returned("doc", wait=10)
+        got.append(store.take("doc", ids))
+
+    waiter = threading.Thread(target=newer)
     waiter.start()
     time.sleep(0.2)
     assert not got, "it took the entry while another generation held it"
@@ -207,9 +212,10 @@ def test_a_taker_stops_waiting_when_stopped_or_out_of_time() -> None:
     store.put("doc", ids, FakeCache(100), budget_bytes=2**20)
     store.take("doc", ids)
     started = time.monotonic()
-    assert store.take("doc", ids, wait=10, stopped=lambda: True) == (None, 0)
-    assert store.take("doc", ids, wait=0.1) == (None, 0)
+    store.wait_returned("doc", wait=10, stopped=lambda: True)
+    store.wait_returned("doc", wait=0.1)
     assert time.monotonic() - started < 5
+    assert store.take("doc", ids) == (None, 0)
 
 
 def test_a_keystroke_during_a_completion_reuses_what_that_one_encoded(
