@@ -1,6 +1,13 @@
-"""StarCoder-15.5B on one GPU: decode and prefill against the hardware's limits, and the
-recipe's ZeRO-3 training throughput. Nothing is downloaded: the models are built from their
-configurations with random weights, directly on the GPU, and fed synthetic token ids.
+"""The server's engine on one GPU; StarCoder-15.5B's decode and prefill against the
+hardware's limits; and the recipe's ZeRO-3 training throughput. Nothing is downloaded: the
+models are built from their configurations with random weights, and fed synthetic token ids.
+
+engine: the server's own TransformersEngine on the device, with a small random
+  StarChat-format model (6 layers, n_embd 512, FIM tokens; --tiny: 2 × 64) saved to a
+  temporary directory and loaded as a user's model is: a chat answer eager and with prompt
+  lookup, a follow-up keeping the previous turn's keys and values, a completion while a long
+  chat answer streams, and the compiled decoder. It checks the paths `model.generate` alone
+  does not (the stop signal, caches, threads) and puts their figures side by side.
 
     .venv/bin/python bench/gpu.py                 # one H100/H200: a few minutes, at most 8
     .venv/bin/python bench/gpu.py --tiny          # a 2-layer, 64-wide model: ~30 s, any device
@@ -58,6 +65,7 @@ ones. Progress goes to stderr with timestamps; stdout gets a Markdown table, the
 """
 
 import argparse
+import asyncio
 import contextlib
 import functools
 import gc
@@ -78,7 +86,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "finetune" / "recipes" / "starchat-alpha.yaml"
-SECTIONS = ("decode", "prefill", "train")
+SECTIONS = ("engine", "decode", "prefill", "train")
 
 VOCAB = 49_152
 STARCODER = {"n_layer": 40, "n_embd": 6144, "n_head": 48, "n_positions": 8192}
@@ -101,7 +109,7 @@ GPUS: list[tuple[tuple[str, ...], float | None, float | None]] = [
 
 # Seconds each part should take on an H100/H200 (8 minutes in all, with slack); a part that
 # runs over says so on stderr.
-BUDGET = {"build": 45, "decode": 270, "prefill": 15, "train": 90}
+BUDGET = {"engine": 60, "build": 45, "decode": 240, "prefill": 15, "train": 90}
 
 PROMPT = {"system": 60, "code": 400, "instruction": 40}
 TINY_PROMPT = {"system": 20, "code": 100, "instruction": 10}
@@ -427,6 +435,166 @@ def decode_section(model: Any, hw: Hardware, options: Any) -> list[Row]:
     return rows
 
 
+# ----------------------------------------------------------------------------- engine
+
+ENGINE_MODEL: dict[str, Any] = {"n_embd": 512, "n_layer": 6, "seed": 6}
+"""The engine section's model: small (the section checks the server's paths on this
+device, with figures beside each other, not the hardware's limits). Its seed makes greedy
+decoding answer the section's question with visible text, in float32 at least (with other
+seeds a random model may write only tokens that decode to nothing, and "same text" would
+compare empty strings; each row says how long the text was)."""
+TINY_ENGINE_MODEL: dict[str, Any] = {"n_embd": 64, "n_layer": 2, "seed": 7}
+
+
+def engine_section(hw: Hardware, options: Any) -> list[Row]:
+    """The server's own engine (engine/transformers_engine.py) on this device."""
+    import tempfile
+
+    sys.path.insert(0, str(REPO))
+    from tests.tiny_model import build_tiny_starchat
+
+    shape = TINY_ENGINE_MODEL if options.tiny else ENGINE_MODEL
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = build_tiny_starchat(Path(tmp) / "model", fim=True, **shape)
+        return asyncio.run(engine_rows(str(model_dir), hw, options))
+
+
+def engine_row(name: str, value: float | None, unit: str, note: str, **figures: float) -> Row:
+    row = Row("engine", name, value, unit, note=note, figures=figures)
+    log(f"engine: {format_row(row)}")
+    return row
+
+
+async def engine_rows(model_dir: str, hw: Hardware, options: Any) -> list[Row]:
+    from starchat.engine import (
+        CacheSlot,
+        CompletionRequest,
+        EngineSettings,
+        GenerationRequest,
+        Sampling,
+        collect,
+    )
+    from starchat.engine.transformers_engine import TransformersEngine
+    from starchat.prompts import Message
+
+    device = "cuda" if hw.device.type == "cuda" else "cpu"
+    engine = TransformersEngine(EngineSettings(model=model_dir, device=device))
+    await engine.load()
+    log(f"engine: {engine.health().device}")
+    code = "\n".join(f"def scale_{i}(x):\n    return x * {i} + {i}\n" for i in range(30))
+    question: list[Message] = [
+        {"role": "user", "content": f"Explain this code:\n```python\n{code}```"}
+    ]
+    greedy = Sampling(max_new_tokens=options.new_tokens, temperature=0.0)
+    rows = []
+
+    async def ask(messages: Any, **extra: Any) -> Any:
+        answer = await collect(engine.generate(GenerationRequest(messages, greedy, **extra)))
+        assert answer.usage is not None
+        return answer
+
+    await ask(question)  # warm-up
+    plain = await ask(question)
+    rate = plain.usage.tokens_per_s or 0.0
+    first_ms = (plain.usage.time_to_first_token_s or 0.0) * 1e3
+    rows.append(
+        engine_row(
+            "chat answer (eager)", rate, "tokens/s",
+            f"{plain.usage.generated_tokens} tokens after a {plain.usage.prompt_tokens}-token "
+            f"prompt; first after {first_ms:.0f} ms",
+            first_token_ms=first_ms,
+        )
+    )  # fmt: skip
+
+    looked = await ask(question, lookup=True)
+    lookup_rate = looked.usage.tokens_per_s or 0.0
+    rows.append(
+        engine_row(
+            "chat answer, prompt lookup", lookup_rate, "tokens/s",
+            f"same text as eager ({len(plain.text)} characters): {looked.text == plain.text}; "
+            f"×{lookup_rate / rate:.2f} eager",
+            same=float(looked.text == plain.text),
+        )
+    )  # fmt: skip
+
+    slot = CacheSlot("bench", 1024)
+    first = await ask(question, cache=slot)
+    follow: list[Message] = [
+        *question,
+        {"role": "assistant", "content": first.text},
+        {"role": "user", "content": "Why?"},
+    ]
+    reused = await ask(follow, cache=slot)
+    fresh = await ask(follow)
+    reused_ms = (reused.usage.time_to_first_token_s or 0.0) * 1e3
+    fresh_ms = (fresh.usage.time_to_first_token_s or 0.0) * 1e3
+    rows.append(
+        engine_row(
+            "follow-up, keys and values kept", reused_ms, "ms to first token",
+            f"{reused.usage.cached_tokens} of {reused.usage.prompt_tokens} prompt tokens "
+            f"reused; {fresh_ms:.0f} ms without; same text: {reused.text == fresh.text}",
+            cached_tokens=reused.usage.cached_tokens, without_ms=fresh_ms,
+        )
+    )  # fmt: skip
+
+    completion = CompletionRequest(
+        "<fim_prefix>def add(a, b):\n    return<fim_suffix>\n<fim_middle>",
+        stop=("<|endoftext|>",),
+        sampling=Sampling(max_new_tokens=16, temperature=0.0),
+    )
+
+    async def complete_ms() -> float:
+        started = time.perf_counter()
+        await collect(engine.complete(completion))
+        return (time.perf_counter() - started) * 1e3
+
+    await complete_ms()
+    idle_ms = statistics.median([await complete_ms() for _ in range(options.runs)])
+    # As long an answer as the window leaves room for, consumed as the server does.
+    long = Sampling(max_new_tokens=engine.context_window, temperature=0.0)
+    ended: list[float] = []
+    chat = asyncio.ensure_future(collect(engine.generate(GenerationRequest(question, long))))
+    chat.add_done_callback(lambda _: ended.append(time.perf_counter()))
+    await asyncio.sleep(0.05)
+    busy_ms = statistics.median([await complete_ms() for _ in range(options.runs)])
+    completions_ended = time.perf_counter()
+    streamed = await chat
+    streaming = ended[0] > completions_ended
+    assert streamed.usage is not None
+    rows.append(
+        engine_row(
+            "completion beside a chat answer", busy_ms, "ms",
+            f"{idle_ms:.0f} ms idle (×{busy_ms / idle_ms:.2f}); the chat answer "
+            f"({streamed.usage.generated_tokens} tokens) still streaming after them: {streaming}",
+            idle_ms=idle_ms,
+        )
+    )  # fmt: skip
+    await engine.close()
+
+    compiled = TransformersEngine(EngineSettings(model=model_dir, device=device, compile=True))
+    started = time.perf_counter()
+    await compiled.load()
+    load_s = time.perf_counter() - started
+    why = compiled.health().message
+    if why:
+        rows.append(engine_row("compiled decoding (compile: true)", None, "tokens/s",
+                               f"unsupported: {why}"))  # fmt: skip
+    else:
+        answer = await collect(compiled.generate(GenerationRequest(question, greedy)))
+        assert answer.usage is not None
+        compiled_rate = answer.usage.tokens_per_s or 0.0
+        rows.append(
+            engine_row(
+                "compiled decoding (compile: true)", compiled_rate, "tokens/s",
+                f"×{compiled_rate / rate:.2f} eager; loaded and compiled in {load_s:.0f} s; "
+                f"same text as eager: {answer.text == plain.text}",
+                vs_eager=compiled_rate / rate,
+            )
+        )  # fmt: skip
+    await compiled.close()
+    return rows
+
+
 # ----------------------------------------------------------------------------- prefill
 
 
@@ -667,6 +835,11 @@ def main() -> None:
     rows: list[Row] = []
     shape = TINY if options.tiny else STARCODER
     dtype = torch.bfloat16 if hw.device.type == "cuda" else torch.float32
+    if "engine" in sections:
+        # Loading models logs to stdout too, which is the table's
+        with Section("engine", budget.get("engine")), contextlib.redirect_stdout(sys.stderr):
+            rows += guarded("engine", functools.partial(engine_section, hw, options))
+        free(hw.device)
     inference = [s for s in sections if s in ("decode", "prefill")]
     model_name = None
     if inference:

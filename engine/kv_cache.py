@@ -83,7 +83,7 @@ class KvStore:
         `give_back(key)` (the generation that uses it extends it in place and `put`s it
         first)."""
         with self._lock:
-            self._out[key] = self._out.get(key, 0) + 1
+            self._out[key] = self._out.get(key, 0) + 1  # until give_back, whatever happens
             entry = self._entries.pop(key, None)
         if entry is None:
             return None, 0

@@ -476,13 +476,15 @@ class TransformersEngine:
             if key:
                 self._kv.wait_returned(key, _CACHE_WAIT_S, stopped=stop.is_set)
             with self._turn():
-                cache, reused.tokens = self._kv.take(key, prompt_ids) if key else (None, 0)
                 try:
+                    cache, reused.tokens = self._kv.take(key, prompt_ids) if key else (None, 0)
                     if not stop.is_set():  # not cancelled while it waited
                         self._generate(prompt_ids, sampling, plan, cache, stop, loop, put)
                 finally:
                     if key:
                         self._kv.give_back(key)
+        except BaseException as error:
+            loop.call_soon_threadsafe(put, _Failed(error))
         finally:
             loop.call_soon_threadsafe(put, _DONE)
 

@@ -38,8 +38,19 @@ def test_tiny_run_reports_every_row_with_a_number() -> None:
     assert done.returncode == 0, done.stderr[-4000:]
     lines = done.stdout.strip().splitlines()
     result = json.loads(lines[-1])
-    rows = {row["name"]: row for row in result["rows"]}
-    assert [r["section"] for r in result["rows"]] == ["decode"] * 6 + ["prefill", "train"]
+    sections = [r["section"] for r in result["rows"]]
+    assert sections == ["engine"] * 5 + ["decode"] * 6 + ["prefill", "train"]
+
+    # The server's own engine on the device: every path ran, with the same greedy text.
+    engine = {row["name"]: row for row in result["rows"] if row["section"] == "engine"}
+    assert engine.pop("compiled decoding (compile: true)")["note"].startswith("unsupported")
+    for name, row in engine.items():
+        assert isinstance(row["value"], float) and row["value"] > 0, (name, row)
+    assert "(76 characters): True" in engine["chat answer, prompt lookup"]["note"]
+    follow_up = engine["follow-up, keys and values kept"]
+    assert follow_up["figures"]["cached_tokens"] > 800 and "same text: True" in follow_up["note"]
+    assert "still streaming after them: True" in engine["completion beside a chat answer"]["note"]
+    rows = {row["name"]: row for row in result["rows"] if row["section"] != "engine"}
 
     static = rows.pop("static cache + torch.compile")
     assert static["value"] is not None or static["note"].startswith("unsupported"), static
