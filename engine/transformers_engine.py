@@ -93,6 +93,38 @@ class _Plan:
     """Bytes all kept caches may use."""
 
 
+_STATIC_CACHE_BYTES = 1 << 30
+"""The compiled decoder's cache holds the model's whole window, or as many tokens as fit in
+this many bytes if fewer."""
+
+
+def static_cache_tokens(model: Any, window: int) -> int:
+    """The size, in tokens, of the compiled decoder's static cache. transformers compiles its
+    graph for one cache size, and a request that needs more than the previous largest grows
+    the cache — and compiles again, for minutes. So it is sized once, at load, for the whole
+    window where that is cheap (StarCoder's multi-query attention: 8,192 tokens in 168 MB) and
+    to 1 GiB where it is not (a 7 B model with full multi-head attention: 2,048 tokens); only
+    a request longer than that compiles again."""
+    per_token = _kv_bytes_per_token(model)
+    if per_token is None:
+        return min(window, 4096)
+    return max(min(window, 1024), min(window, _STATIC_CACHE_BYTES // per_token))
+
+
+def _kv_bytes_per_token(model: Any) -> int | None:
+    """Bytes of keys and values one token takes in every layer's cache; None if unknown."""
+    try:
+        shape = model._get_static_cache_init_shape()  # (key/value heads, head size)
+        layers = int(model.config.get_text_config(decoder=True).num_hidden_layers)
+        size = int(model.dtype.itemsize)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if shape is None:
+        return None
+    heads, dims = (v if isinstance(v, list) else [v] * layers for v in shape)
+    return 2 * size * sum(h * d for h, d in zip(heads, dims, strict=False))
+
+
 def between_steps(stop: threading.Event, turns: Turns | None) -> Any:
     """What `generate` runs after each step: stop when `stop` is set (cancel, a newer
     request, a stop text), and hand the device's turn on where threads take turns. Its answer
@@ -148,6 +180,8 @@ class TransformersEngine:
         self._turns = turns_for(settings.device)
         self._compiled = False
         """Decoding uses the static cache transformers compiles (the `compile` setting)."""
+        self._static_tokens = 0
+        """The size of that cache, in tokens: the same for every request (static_cache_tokens)."""
 
     @property
     def context_window(self) -> int:
@@ -246,6 +280,7 @@ class TransformersEngine:
         ids = torch.tensor(
             [self._encode([{"role": "user", "content": "Hi"}])], device=self._model.device
         )
+        tokens = static_cache_tokens(self._model, self._context_window)
         try:
             with torch.inference_mode():
                 for _ in range(2):  # the second run checks the compiled graph is reused
@@ -253,12 +288,13 @@ class TransformersEngine:
                         input_ids=ids,
                         attention_mask=torch.ones_like(ids),
                         cache_implementation="static",
+                        max_cache_len=tokens,
                         **self._generation_kwargs(Sampling(max_new_tokens=8), self._stop_ids),
                     )
         except Exception as error:
             logger.warning("compiling %s failed, decoding eagerly: %s", self._label, error)
             return f"compile failed ({type(error).__name__}: {error}): decoding eagerly"
-        self._compiled = True
+        self._compiled, self._static_tokens = True, tokens
         return None
 
     def _configure(self, tokenizer: Any, model: Any) -> None:
@@ -523,7 +559,8 @@ class TransformersEngine:
         if plan.lookup:
             extra["prompt_lookup_num_tokens"] = plan.lookup
         elif self._compiled:
-            extra["cache_implementation"] = "static"
+            # One cache size for every request: the graph compiled at load is the one used.
+            extra |= {"cache_implementation": "static", "max_cache_len": self._static_tokens}
         if cache is not None:
             extra["cache"] = cache
         if plan.cache_key:

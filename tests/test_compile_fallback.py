@@ -36,3 +36,67 @@ def test_the_setting_reaches_the_engine_and_is_the_operators() -> None:
     assert served.engine_settings().compile is False  # a served model is compiled by its server
     refused = apply_settings(Options(), {"compile": True}, frozenset({"compile"}))
     assert refused.refused == ["starchat.compile"] and refused.options.compile is False
+
+
+def _on_meta(config: object) -> object:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+
+
+def test_the_compiled_cache_is_sized_once_for_the_window_where_that_is_cheap() -> None:
+    """transformers compiles the decoder for one cache size; a request needing more compiles
+    again (minutes). So the size is fixed at load: StarCoder's multi-query cache holds its
+    whole window in 168 MB; a 7 B model with full multi-head attention gets 1 GiB."""
+    from starchat.engine.transformers_engine import _kv_bytes_per_token, static_cache_tokens
+    from transformers import GPTBigCodeConfig, LlamaConfig
+
+    starcoder = _on_meta(
+        GPTBigCodeConfig(
+            vocab_size=49152, n_layer=40, n_embd=6144, n_head=48, n_positions=8192,
+            multi_query=True,
+        )
+    )  # fmt: skip
+    assert _kv_bytes_per_token(starcoder) == 40 * 2 * 128 * 2
+    assert static_cache_tokens(starcoder, 8192) == 8192
+    llama = _on_meta(
+        LlamaConfig(
+            hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+            num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=16384,
+        )
+    )  # fmt: skip
+    assert static_cache_tokens(llama, 16384) == 2048
+    grouped = _on_meta(
+        LlamaConfig(
+            hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+            num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
+        )
+    )  # fmt: skip
+    assert static_cache_tokens(grouped, 32768) == 2**30 // (28 * 2 * 4 * 128 * 2)
+    assert static_cache_tokens(object(), 8192) == 4096  # unknown shape: a middle size
+
+
+def test_compiled_decoding_uses_one_cache_size_for_requests_of_any_length(
+    tiny_model_dir: Path,
+) -> None:
+    """The static-cache path (compiled on a GPU; here it runs eagerly, the same code):
+    requests of different lengths all use the size chosen at load, and answer as the
+    default path does."""
+    engine = TransformersEngine(EngineSettings(model=str(tiny_model_dir), device="cpu"))
+    asyncio.run(engine.load())
+    questions = ["Hi", "Explain this code:\n" + "x = compute(1, 2)\n" * 40]
+
+    def ask(question: str, tokens: int) -> str:
+        request = GenerationRequest(
+            [{"role": "user", "content": question}],
+            Sampling(max_new_tokens=tokens, temperature=0.0),
+        )
+        return asyncio.run(collect(engine.generate(request))).text
+
+    eager = [ask(q, n) for q, n in zip(questions, (8, 40), strict=True)]
+    engine._compiled, engine._static_tokens = True, 1024
+    static = [ask(q, n) for q, n in zip(questions, (8, 40), strict=True)]
+    assert static == eager
+    assert engine._model._previous_max_cache_length == 1024  # never grown
