@@ -6,6 +6,7 @@ reading, which ends the decode loop at the next token.
 """
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -13,7 +14,7 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractContextManager, aclosing, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from starchat.engine.base import (
     Chunk,
@@ -67,16 +68,20 @@ _MAX_CHARS_PER_TOKEN = 48
 """Longer than any token of a code tokenizer (runs of spaces are the longest)."""
 
 
-async def _joined(worker: threading.Thread) -> None:
-    """Wait for a decode thread that was told to stop: it ends at its next token.
+async def _joined(join: Callable[[float], object]) -> None:
+    """Wait for a decode that was told to stop (`join(timeout)`): it ends at its next token.
 
     Waiting means that when a consumer's `aclose()` or cancellation returns, the model is
     free again, and no thread is left inside torch when the process exits.
     """
     try:
-        await asyncio.to_thread(worker.join, _JOIN_TIMEOUT_S)
+        await asyncio.to_thread(join, _JOIN_TIMEOUT_S)
     except RuntimeError:  # the event loop is shutting down and its executor is gone
-        worker.join(_JOIN_TIMEOUT_S)
+        join(_JOIN_TIMEOUT_S)
+
+
+Lane = Literal["chat", "completion"]
+_LANES: tuple[Lane, ...] = ("chat", "completion")
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ class _Plan:
     """Reuse and keep the key/value cache under this key (kv_cache.py)."""
     cache_budget: int = 0
     """Bytes all kept caches may use."""
+    lane: Lane = "chat"
+    """Which long-lived thread decodes it when the decoder is compiled (_start)."""
 
 
 _STATIC_CACHE_BYTES = 1 << 30
@@ -182,6 +189,8 @@ class TransformersEngine:
         """Decoding uses the static cache transformers compiles (the `compile` setting)."""
         self._static_tokens = 0
         """The size of that cache, in tokens: the same for every request (static_cache_tokens)."""
+        self._lanes: dict[Lane, concurrent.futures.ThreadPoolExecutor] = {}
+        """With the compiled decoder: the threads that decode (_start)."""
 
     @property
     def context_window(self) -> int:
@@ -281,9 +290,10 @@ class TransformersEngine:
             [self._encode([{"role": "user", "content": "Hi"}])], device=self._model.device
         )
         tokens = static_cache_tokens(self._model, self._context_window)
-        try:
+
+        def warm() -> None:
             with torch.inference_mode():
-                for _ in range(2):  # the second run checks the compiled graph is reused
+                for _ in range(3):  # compile, then record the CUDA graphs, then replay them
                     self._model.generate(
                         input_ids=ids,
                         attention_mask=torch.ones_like(ids),
@@ -291,7 +301,13 @@ class TransformersEngine:
                         max_cache_len=tokens,
                         **self._generation_kwargs(Sampling(max_new_tokens=8), self._stop_ids),
                     )
+
+        self._open_lanes()
+        try:
+            for lane in _LANES:  # compiled once; each lane's thread records its own graphs
+                self._lanes[lane].submit(warm).result()
         except Exception as error:
+            self._close_lanes()
             logger.warning("compiling %s failed, decoding eagerly: %s", self._label, error)
             return f"compile failed ({type(error).__name__}: {error}): decoding eagerly"
         self._compiled, self._static_tokens = True, tokens
@@ -415,6 +431,7 @@ class TransformersEngine:
             stop_ids,
             cache_key=request.cache.key if request.cache else None,
             cache_budget=request.cache.budget_mb * 2**20 if request.cache else 0,
+            lane="completion",
         )
         async with aclosing(self._stream(prompt_ids, sampling, plan, [])) as stream:
             async for item in stream:
@@ -458,13 +475,9 @@ class TransformersEngine:
         stop = threading.Event()
         stop_ids = plan.stop_ids
         reused = _Reused()
-        worker = threading.Thread(
-            target=self._decode,
-            args=(prompt_ids, sampling, plan, reused, stop, loop, queue),
-            name="starchat-generate",
-            daemon=True,
+        join = self._start(
+            plan.lane, lambda: self._decode(prompt_ids, sampling, plan, reused, stop, loop, queue)
         )
-        worker.start()
         detok = IncrementalDetokenizer(self._tokenizer, seam)
         generated = 0
         first: float | None = None
@@ -492,7 +505,7 @@ class TransformersEngine:
             yield Usage(len(prompt_ids), generated, ttft, rate, finish, reused.tokens)
         finally:
             stop.set()
-            await _joined(worker)
+            await _joined(join)
 
     def _decode(
         self,
@@ -603,6 +616,33 @@ class TransformersEngine:
             kwargs |= {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         return kwargs
 
+    def _start(self, lane: Lane, work: Callable[[], None]) -> Callable[[float], object]:
+        """Run `work` (a decode) in a thread; returns how to wait for it to end.
+
+        Eager decoding gets a thread of its own. The compiled decoder's CUDA graphs are
+        recorded per thread (torch's cudagraph trees keep thread-local state), so it decodes
+        on one long-lived thread per lane — chat answers on one, completions on the other,
+        so that neither waits for the other — where load recorded them."""
+        lanes = self._lanes
+        if lanes:
+            future = lanes[lane].submit(work)
+            return lambda timeout: concurrent.futures.wait([future], timeout)
+        worker = threading.Thread(target=work, name="starchat-generate", daemon=True)
+        worker.start()
+        return worker.join
+
+    def _open_lanes(self) -> None:
+        self._lanes = {
+            lane: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"starchat-{lane}")
+            for lane in _LANES
+        }
+
+    def _close_lanes(self) -> None:
+        lanes, self._lanes = self._lanes, {}
+        for executor in lanes.values():
+            executor.shutdown(wait=False, cancel_futures=True)
+
     async def close(self) -> None:
+        self._close_lanes()
         self._kv.clear()
         self._model = self._tokenizer = None

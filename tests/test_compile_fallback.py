@@ -100,3 +100,52 @@ def test_compiled_decoding_uses_one_cache_size_for_requests_of_any_length(
     static = [ask(q, n) for q, n in zip(questions, (8, 40), strict=True)]
     assert static == eager
     assert engine._model._previous_max_cache_length == 1024  # never grown
+
+
+def test_compiled_decoding_stays_on_one_thread_per_lane(tiny_model_dir: Path) -> None:
+    """torch keeps CUDA graphs per thread: the compiled decoder must not get a fresh thread
+    per request (it would record its graphs again each time), and a completion must not
+    wait for a chat answer's thread. So: one long-lived thread for chat, one for completions."""
+    import threading
+
+    from starchat.engine import CompletionRequest
+
+    engine = TransformersEngine(EngineSettings(model=str(tiny_model_dir), device="cpu"))
+    asyncio.run(engine.load())
+    model = engine._model
+    forward = model.forward
+    seen: list[threading.Thread] = []
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        seen.append(threading.current_thread())
+        return forward(*args, **kwargs)
+
+    model.forward = recorded
+    chat = GenerationRequest(
+        [{"role": "user", "content": "Hi"}], Sampling(max_new_tokens=4, temperature=0.0)
+    )
+    completion = CompletionRequest("def add(a, b):", sampling=Sampling(max_new_tokens=4))
+
+    def threads(request: object, times: int) -> list[threading.Thread]:
+        seen.clear()
+        for _ in range(times):
+            stream = (
+                engine.complete(request)
+                if isinstance(request, CompletionRequest)
+                else engine.generate(request)  # type: ignore[arg-type]
+            )
+            asyncio.run(collect(stream))
+        return list(dict.fromkeys(seen))
+
+    try:
+        assert len(threads(chat, 2)) == 2  # eager: a thread per request
+        engine._compiled, engine._static_tokens = True, 1024
+        engine._open_lanes()
+        chat_threads = threads(chat, 3)
+        completion_threads = threads(completion, 3)
+        assert len(chat_threads) == 1 and chat_threads[0].name.startswith("starchat-chat")
+        assert len(completion_threads) == 1
+        assert completion_threads[0].name.startswith("starchat-completion")
+    finally:
+        asyncio.run(engine.close())
+        del model.forward
