@@ -7,6 +7,7 @@ reading, which ends the decode loop at the next token.
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import threading
 import time
@@ -43,7 +44,7 @@ from starchat.engine.sampling import (
     merged,
 )
 from starchat.engine.settings import EngineSettings
-from starchat.engine.turns import Turns, turns_for
+from starchat.engine.turns import COMPLETIONS_FIRST, turns_for
 from starchat.prompts import END_TOKEN, STARCHAT_TEMPLATE, Message
 
 logger = logging.getLogger(__name__)
@@ -132,18 +133,18 @@ def _kv_bytes_per_token(model: Any) -> int | None:
     return 2 * size * sum(h * d for h, d in zip(heads, dims, strict=False))
 
 
-def between_steps(stop: threading.Event, turns: Turns | None) -> Any:
-    """What `generate` runs after each step: stop when `stop` is set (cancel, a newer
-    request, a stop text), and hand the device's turn on where threads take turns. Its answer
-    is on the model's device (`generate` ORs it with its own: a CPU tensor beside a GPU's
-    fails)."""
+def between_steps(stop: threading.Event, pause: Callable[[], None] | None = None) -> Any:
+    """What `generate` runs after each step: `pause()` (hand the device's turn on, or give
+    way to a completion: turns.py), then stop when `stop` is set (cancel, a newer request, a
+    stop text). Its answer is on the model's device (`generate` ORs it with its own: a CPU
+    tensor beside a GPU's fails)."""
     import torch
     from transformers import StoppingCriteria
 
     class BetweenSteps(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            if turns is not None:
-                turns.pass_on()
+            if pause is not None:
+                pause()
             return torch.full(
                 (input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device
             )
@@ -185,6 +186,7 @@ class TransformersEngine:
         self._context_window = settings.context_tokens or 8192
         self._kv = KvStore()
         self._turns = turns_for(settings.device)
+        self._completions = COMPLETIONS_FIRST
         self._compiled = False
         """Decoding uses the static cache transformers compiles (the `compile` setting)."""
         self._static_tokens = 0
@@ -528,7 +530,8 @@ class TransformersEngine:
                 try:
                     cache, reused.tokens = self._kv.take(key, prompt_ids) if key else (None, 0)
                     if not stop.is_set():  # not cancelled while it waited
-                        self._generate(prompt_ids, sampling, plan, cache, stop, loop, put)
+                        with self._completing(plan.lane):
+                            self._generate(prompt_ids, sampling, plan, cache, stop, loop, put)
                 finally:
                     if key:
                         self._kv.give_back(key)
@@ -536,6 +539,10 @@ class TransformersEngine:
             loop.call_soon_threadsafe(put, _Failed(error))
         finally:
             loop.call_soon_threadsafe(put, _DONE)
+
+    def _completing(self, lane: Lane) -> AbstractContextManager[None]:
+        """Chat answers give way while a completion decodes (turns.py)."""
+        return self._completions.completing() if lane == "completion" else nullcontext()
 
     def _turn(self) -> AbstractContextManager[None]:
         """The device's turn, on a device where threads take turns (turns.py)."""
@@ -568,6 +575,11 @@ class TransformersEngine:
             def end(self) -> None:
                 pass
 
+        pause: Callable[[], None] | None = None
+        if self._turns is not None:
+            pause = self._turns.pass_on
+        elif plan.lane == "chat":
+            pause = functools.partial(self._completions.give_way, stop.is_set)
         extra: dict[str, Any] = {}
         if plan.lookup:
             extra["prompt_lookup_num_tokens"] = plan.lookup
@@ -588,7 +600,7 @@ class TransformersEngine:
                     input_ids=input_ids,
                     attention_mask=torch.ones_like(input_ids),
                     streamer=Stream(),
-                    stopping_criteria=StoppingCriteriaList([between_steps(stop, self._turns)]),
+                    stopping_criteria=StoppingCriteriaList([between_steps(stop, pause)]),
                     **self._generation_kwargs(sampling, plan.stop_ids),
                     **extra,
                 )

@@ -8,10 +8,16 @@ pytorch/pytorch#197805). There, every piece of device work — a load, a decode 
 device's turn, and a decode hands the turn on after each step, first come first served: a
 completion still runs beside a long chat answer, one step each in turn, and never two
 threads' work at once.
+
+Where threads may overlap, a chat answer still gives way (CompletionsFirst): ghost text is
+wanted now, while a streaming answer pausing for a moment goes unseen. While a completion
+decodes, the chat answer waits between its steps (at most a second per step, so a slow
+completion model cannot stall it), and the completion has the device to itself.
 """
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -54,6 +60,39 @@ class Turns:
             self._serving += 1
             self._changed.notify_all()
 
+
+class CompletionsFirst:
+    """Completions decoding now; chat answers wait for them between steps."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+
+    @contextmanager
+    def completing(self) -> Iterator[None]:
+        with self._changed:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def give_way(self, stopped: Callable[[], bool], limit_s: float = 1.0) -> None:
+        """Between two steps of a chat answer: wait while a completion decodes, at most
+        `limit_s`, or until `stopped()`."""
+        deadline = time.monotonic() + limit_s
+        with self._changed:
+            while self._running and not stopped():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._changed.wait(min(left, 0.05))
+
+
+COMPLETIONS_FIRST = CompletionsFirst()
+"""One for the process: a completion model loaded beside the chat model shares its device."""
 
 _MPS = Turns()
 """One for the process: every engine on Apple's GPU shares the device."""

@@ -11,8 +11,9 @@ fixed); only an unreachable backend is retried by the next request.
 Inline completions do not queue: they are short, asked for on every pause in typing, and
 worthless a second later. They run beside whatever answer is being written — on the chat
 model itself (a second decode thread; the weights are shared, each decode has its own cache)
-or on a `completionModel` the host loads beside it in the same process — and a failure of
-the completion model never touches chat.
+or on a `completionModel` the host loads beside it in the same process; the answer pauses
+between its steps while a completion decodes (engine/turns.py) — and a failure of the
+completion model never touches chat.
 """
 
 import asyncio

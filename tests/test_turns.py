@@ -130,3 +130,49 @@ def test_a_completion_and_a_chat_answer_take_turns(
     tiny_engine._turns = None
     assert chat_text == asyncio.run(whole(tiny_engine.generate(chat)))[0]
     assert completion_text == asyncio.run(whole(tiny_engine.complete(completion)))[0]
+
+
+def test_a_chat_answer_gives_way_while_a_completion_decodes(
+    tiny_engine: TransformersEngine,
+) -> None:
+    """Ghost text is wanted now; a streaming answer pausing for a moment goes unseen. So
+    while a completion decodes, the chat answer takes no steps (but the one in flight), and
+    both answers are what they are alone."""
+    steps: list[threading.Thread] = []
+    model = tiny_engine._model
+    forward = model.forward
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        steps.append(threading.current_thread())
+        return forward(*args, **kwargs)
+
+    chat = GenerationRequest(
+        [{"role": "user", "content": "Tell me about Python."}],
+        Sampling(max_new_tokens=300, temperature=0.0),
+    )
+    completion = CompletionRequest(
+        "def add(a, b):\n    return", sampling=Sampling(max_new_tokens=16, temperature=0.0)
+    )
+    alone = asyncio.run(whole(tiny_engine.complete(completion)))
+
+    async def together() -> tuple[str, Any]:
+        stream = tiny_engine.generate(chat)
+        for _ in range(3):
+            await anext(stream)
+        try:
+            return await whole(tiny_engine.complete(completion))
+        finally:
+            await stream.aclose()
+
+    model.forward = recorded
+    try:
+        text, usage = asyncio.run(together())
+    finally:
+        del model.forward
+    assert (text, usage.generated_tokens) == (alone[0], alone[1].generated_tokens)
+    assert usage.generated_tokens >= 8
+    chat_thread = steps[0]
+    ours = [i for i, thread in enumerate(steps) if thread is not chat_thread]
+    assert len(ours) == usage.generated_tokens  # a forward pass per token
+    during = steps[ours[0] : ours[-1] + 1]
+    assert sum(thread is chat_thread for thread in during) <= 1, "the chat kept decoding"
