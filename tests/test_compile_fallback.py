@@ -46,12 +46,23 @@ def _on_meta(config: object) -> object:
         return AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
 
 
+def _llama(layers: int, hidden: int, heads: int, kv_heads: int) -> object:
+    """A Llama-shaped model on the meta device: only its attention shape matters here."""
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(
+        hidden_size=hidden, intermediate_size=64, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv_heads,
+    )  # fmt: skip
+    return _on_meta(config)
+
+
 def test_the_compiled_cache_is_sized_once_for_the_window_where_that_is_cheap() -> None:
     """transformers compiles the decoder for one cache size; a request needing more compiles
     again (minutes). So the size is fixed at load: StarCoder's multi-query cache holds its
     whole window in 168 MB; a 7 B model with full multi-head attention gets 1 GiB."""
     from starchat.engine.transformers_engine import _kv_bytes_per_token, static_cache_tokens
-    from transformers import GPTBigCodeConfig, LlamaConfig
+    from transformers import GPTBigCodeConfig
 
     starcoder = _on_meta(
         GPTBigCodeConfig(
@@ -61,19 +72,9 @@ def test_the_compiled_cache_is_sized_once_for_the_window_where_that_is_cheap() -
     )  # fmt: skip
     assert _kv_bytes_per_token(starcoder) == 40 * 2 * 128 * 2
     assert static_cache_tokens(starcoder, 8192) == 8192
-    llama = _on_meta(
-        LlamaConfig(
-            hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-            num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=16384,
-        )
-    )  # fmt: skip
-    assert static_cache_tokens(llama, 16384) == 2048
-    grouped = _on_meta(
-        LlamaConfig(
-            hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-            num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
-        )
-    )  # fmt: skip
+    full = _llama(layers=32, hidden=4096, heads=32, kv_heads=32)  # a 7 B, multi-head
+    assert static_cache_tokens(full, 16384) == 2048
+    grouped = _llama(layers=28, hidden=3584, heads=28, kv_heads=4)  # grouped-query
     assert static_cache_tokens(grouped, 32768) == 2**30 // (28 * 2 * 4 * 128 * 2)
     assert static_cache_tokens(object(), 8192) == 4096  # unknown shape: a middle size
 
