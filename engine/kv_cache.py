@@ -17,11 +17,12 @@ again beside it.
 """
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from starchat.engine.turns import wait_while
 
 MIN_REUSE = 16
 """Fewer common tokens than this are not worth a cache lookup: the entry is dropped."""
@@ -69,20 +70,15 @@ class KvStore:
     ) -> None:
         """While another generation holds `key`'s cache, wait up to `wait` seconds, or until
         `stopped()`, for it to come back."""
-        deadline = time.monotonic() + wait
         with self._returned:
-            while self._out.get(key) and not stopped():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._returned.wait(min(left, 0.05))
+            wait_while(self._returned, lambda: self._out.get(key, 0) > 0, wait, stopped)
 
     def take(self, key: str, prompt_ids: list[int]) -> tuple[Any, int]:
         """The cache for `key` cut to the part `prompt_ids` starts with, and its length in
         tokens; (None, 0) when there is none worth using. The entry leaves the store until
         `give_back(key)` (the generation that uses it extends it in place and `put`s it
         first)."""
-        with self._lock:
+        with self._returned:
             self._out[key] = self._out.get(key, 0) + 1  # until give_back, whatever happens
             entry = self._entries.pop(key, None)
         if entry is None:

@@ -186,7 +186,6 @@ class TransformersEngine:
         self._context_window = settings.context_tokens or 8192
         self._kv = KvStore()
         self._turns = turns_for(settings.device)
-        self._completions = COMPLETIONS_FIRST
         self._compiled = False
         """Decoding uses the static cache transformers compiles (the `compile` setting)."""
         self._static_tokens = 0
@@ -542,7 +541,7 @@ class TransformersEngine:
 
     def _completing(self, lane: Lane) -> AbstractContextManager[None]:
         """Chat answers give way while a completion decodes (turns.py)."""
-        return self._completions.completing() if lane == "completion" else nullcontext()
+        return COMPLETIONS_FIRST.completing() if lane == "completion" else nullcontext()
 
     def _turn(self) -> AbstractContextManager[None]:
         """The device's turn, on a device where threads take turns (turns.py)."""
@@ -579,7 +578,7 @@ class TransformersEngine:
         if self._turns is not None:
             pause = self._turns.pass_on
         elif plan.lane == "chat":
-            pause = functools.partial(self._completions.give_way, stop.is_set)
+            pause = functools.partial(COMPLETIONS_FIRST.give_way, stop.is_set)
         extra: dict[str, Any] = {}
         if plan.lookup:
             extra["prompt_lookup_num_tokens"] = plan.lookup

@@ -82,13 +82,24 @@ class CompletionsFirst:
     def give_way(self, stopped: Callable[[], bool], limit_s: float = 1.0) -> None:
         """Between two steps of a chat answer: wait while a completion decodes, at most
         `limit_s`, or until `stopped()`."""
-        deadline = time.monotonic() + limit_s
         with self._changed:
-            while self._running and not stopped():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._changed.wait(min(left, 0.05))
+            wait_while(self._changed, lambda: self._running > 0, limit_s, stopped)
+
+
+def wait_while(
+    changed: threading.Condition,
+    busy: Callable[[], bool],
+    limit_s: float,
+    stopped: Callable[[], bool],
+) -> None:
+    """With `changed` held: wait while `busy()`, at most `limit_s`, or until `stopped()` —
+    a cancel, which does not notify `changed`, so it is looked at every 50 ms."""
+    deadline = time.monotonic() + limit_s
+    while busy() and not stopped():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        changed.wait(min(left, 0.05))
 
 
 COMPLETIONS_FIRST = CompletionsFirst()

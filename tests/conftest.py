@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
+NVIM = ["nvim", "--headless", "-u", "NONE", "-i", "NONE", "-n"]
+"""Neovim with no user config, shada or swap files: the tests' editor."""
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

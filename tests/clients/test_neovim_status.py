@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import NVIM
+
 PLUGIN = Path(__file__).resolve().parents[2] / "clients" / "neovim"
 CASES = {
     "fim": {"state": "ready", "model": "m", "infilling": True, "format": "starcoder"},
@@ -44,19 +46,7 @@ def test_completion_text(tmp_path: Path) -> None:
         f"vim.fn.writefile({{vim.fn.json_encode(out)}}, {json.dumps(str(result))})"
     )
     subprocess.run(
-        [
-            shutil.which("nvim") or "nvim",
-            "--headless",
-            "-u",
-            "NONE",
-            "-i",
-            "NONE",
-            "-n",
-            "-c",
-            f"lua {lua}",
-            "-c",
-            "qa!",
-        ],
+        [*NVIM, "-c", f"lua {lua}", "-c", "qa!"],
         check=True,
         timeout=30,
         env={**os.environ, "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")},

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.conftest import NVIM
 from tests.openai_stub import OpenAIStub
 from tests.server.wire import ENV
 
@@ -37,17 +38,7 @@ def test_neovim_chats_and_fixes(tmp_path: Path, scripted_openai: OpenAIStub) -> 
         f"Use the parameter's name:\n\n```python\n{FIXED}\n```",
     )
     subprocess.run(
-        [
-            "nvim",
-            "--headless",
-            "-u",
-            "NONE",
-            "-i",
-            "NONE",
-            "-n",
-            "-c",
-            f"luafile {Path(__file__).with_name('neovim_session.lua')}",
-        ],
+        [*NVIM, "-c", f"luafile {Path(__file__).with_name('neovim_session.lua')}"],
         env={
             **ENV,
             "STARCHAT_RESULT": str(result),
