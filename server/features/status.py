@@ -45,20 +45,22 @@ class StatusReporter:
         the completion model, does not show it again)."""
 
     def on_status(self, health: Health) -> None:
+        # A finished load's bar ends before the status says so: a client never sees "ready"
+        # beside a running bar.
+        if health.state != "loading" and self._bar is not None:
+            done = (
+                redact(f"{health.model} ready on {health.device}")
+                if health.state == "ready"
+                else "failed"
+            )
+            self._bar.end(done)
+            self._bar = self._shown = None
         self._ls.protocol.notify(methods.STATUS, self._ls.status_json())
         if health.state == "loading" and self._bar is None:
             self._bar = ProgressBar(self._ls)
             self._shown = self._keep(
                 self._bar.begin("StarChat", f"Loading {redact(health.model)}…")
             )
-        elif health.state != "loading" and self._bar is not None:
-            bar, shown, self._bar = self._bar, self._shown, None
-            done = (
-                redact(f"{health.model} ready on {health.device}")
-                if health.state == "ready"
-                else "failed"
-            )
-            self._keep(self._end(bar, shown, done))
         if health.state != "error":
             self._error_shown = None
         elif health != self._error_shown:
@@ -74,13 +76,6 @@ class StatusReporter:
     def on_progress(self, message: str) -> None:
         if self._bar is not None and self._shown is not None and self._shown.done():
             self._bar.report(message, throttle=False)
-
-    async def _end(
-        self, bar: ProgressBar, shown: "asyncio.Future[None] | None", message: str
-    ) -> None:
-        if shown is not None:
-            await shown
-        bar.end(message)
 
     def _keep(self, work: Any) -> "asyncio.Future[None]":
         task: asyncio.Future[None] = asyncio.ensure_future(work)

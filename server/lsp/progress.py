@@ -25,6 +25,8 @@ class ProgressBar:
         self._ls = ls
         self._token = token
         self._last_report = 0.0
+        self._ended = False
+        """Set by `end`: a bar ended while its token was still being created never shows."""
 
     async def begin(
         self, title: str, message: str | None = None, cancels: "asyncio.Task[object] | None" = None
@@ -38,6 +40,8 @@ class ProgressBar:
             try:
                 await progress.create_async(token)
             except Exception:  # the client refused; work on without a bar
+                return
+            if self._ended:  # the work finished first: a bar now would outlive it
                 return
             self._token = token
         progress.begin(
@@ -59,6 +63,8 @@ class ProgressBar:
         )
 
     def end(self, message: str | None = None) -> None:
+        """End the bar now (synchronously, so whatever is sent next comes after it)."""
+        self._ended = True
         if self._token is not None:
             self._ls.work_done_progress.end(self._token, types.WorkDoneProgressEnd(message=message))
             self._ls.work_done_progress.tokens.pop(self._token, None)

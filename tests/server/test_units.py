@@ -1,6 +1,7 @@
 """The server's pure parts, without a process: settings, LSP positions, the code a request
 is about, the token-budgeted prompt, and answers turned into edits."""
 
+import asyncio
 import json
 import textwrap
 from pathlib import Path
@@ -11,6 +12,7 @@ from starchat.server.context import build_user_message, fit_code
 from starchat.server.documents import Document
 from starchat.server.edits import replacement, unit_test_file
 from starchat.server.lsp.errors import RangeError
+from starchat.server.lsp.progress import ProgressBar
 from starchat.server.options import Options, apply_settings
 from starchat.server.targets import enclosing_lines, target
 
@@ -184,3 +186,34 @@ def test_test_files_follow_the_languages_convention() -> None:
     assert go.uri == "file:///w/main_test.go"
     ts = unit_test_file("file:///w/app.ts", "app.ts", "typescript")
     assert (ts.uri, ts.module) == ("file:///w/app.test.ts", "./app")
+
+
+async def test_a_bar_ended_before_the_client_made_its_token_never_shows() -> None:
+    """A load that finishes while the client is still creating the progress token must not
+    show a bar after the status said ready (issue 21, ordering)."""
+    created: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    sent: list[str] = []
+
+    class Progress:
+        async def create_async(self, token: str) -> None:
+            await created
+
+        def begin(self, token: str, value: object) -> None:
+            sent.append("begin")
+
+        def end(self, token: str, value: object) -> None:
+            sent.append("end")
+
+    class Session:
+        work_done_progress = Progress()
+
+        def client_capability(self, *path: str) -> bool:
+            return True
+
+    bar = ProgressBar(Session())  # type: ignore[arg-type]
+    shown = asyncio.ensure_future(bar.begin("StarChat", "Loading…"))
+    await asyncio.sleep(0)
+    bar.end("ready")
+    created.set_result(None)
+    await shown
+    assert sent == []
